@@ -1,0 +1,138 @@
+"""BOLD from S_e through TVB's first-order Volterra HRF kernel, in streaming form.
+
+TVB's ``monitors.Bold`` averages the observed variable into a "stock" sampled
+every 4 ms, and at every TR takes a dot product of the last 20 s of stock with
+the kernel ``h(t) = 1/3 exp(-0.5 t / tau_s) sin(w t) / w``:
+``BOLD = k_1 V_0 (sum_lag h[lag - 1] stock[n - lag] - 1)``.  TVB's indexing
+pairs lag ``l`` with ``h`` at ``(l - 1)`` stock periods, which we keep so that
+the two agree; the only difference left is TVB's wrap-around term, which
+multiplies the newest sample by the kernel's last value (-6e-7) instead of
+the sample 20 s back.
+
+The stock lives in a ring buffer carried by :class:`BoldState`, so BOLD can be
+produced one TR at a time inside a compiled loop; its buffer is filled with
+the initial state (a constant history), and a transient run warms it up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+#: TVB's stock sampling period for the BOLD monitor (ms).
+STOCK_PERIOD_MS = 4.0
+
+
+def volterra_kernel(t_s: np.ndarray, tau_s: float = 0.8, tau_f: float = 0.4) -> np.ndarray:
+    """First-order Volterra HRF kernel at times ``t_s`` (seconds)."""
+    w = math.sqrt(1.0 / tau_f - 1.0 / (4.0 * tau_s**2))
+    return (1.0 / 3.0) * np.exp(-0.5 * t_s / tau_s) * np.sin(w * t_s) / w
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class HRFBold:
+    """BOLD observation settings.
+
+    Attributes:
+        weights_by_lag: (L,) kernel weight per lag in stock periods (lag 0,
+            the newest sample, has weight 0; see the module doc).
+        k1_V0: k_1 * V_0, the BOLD scale (dimensionless).
+        period_ms: static; TR in ms.
+        steps_per_stock: static; integration steps averaged into one stock sample.
+        stock_per_tr: static; stock samples per TR.
+    """
+
+    weights_by_lag: jax.Array
+    k1_V0: jax.Array
+    period_ms: float = dataclasses.field(metadata=dict(static=True), default=720.0)
+    steps_per_stock: int = dataclasses.field(metadata=dict(static=True), default=1)
+    stock_per_tr: int = dataclasses.field(metadata=dict(static=True), default=180)
+
+    @property
+    def buffer_len(self) -> int:
+        return self.weights_by_lag.shape[0]
+
+    @property
+    def steps_per_tr(self) -> int:
+        return self.steps_per_stock * self.stock_per_tr
+
+
+def _whole(ratio: float, what: str) -> int:
+    n = int(round(ratio))
+    if n < 1 or abs(ratio - n) > 1e-9 * max(1.0, ratio):
+        raise ValueError(what)
+    return n
+
+
+def hrf_bold(
+    dt: float = 4.0,
+    period_ms: float = 720.0,
+    hrf_length_ms: float = 20000.0,
+    tau_s: float = 0.8,
+    tau_f: float = 0.4,
+    k_1: float = 5.6,
+    V_0: float = 0.02,
+    dtype=jnp.float64,
+) -> HRFBold:
+    """BOLD settings equal to TVB's ``Bold(period=period_ms)`` with the Volterra kernel.
+
+    ``dt`` must divide TVB's 4 ms stock period, and 4 ms must divide the TR.
+    """
+    steps_per_stock = _whole(
+        STOCK_PERIOD_MS / dt, f"dt = {dt} ms must divide the BOLD stock period of {STOCK_PERIOD_MS} ms")
+    stock_per_tr = _whole(
+        period_ms / STOCK_PERIOD_MS, f"the TR ({period_ms} ms) must be a multiple of {STOCK_PERIOD_MS} ms")
+    n_kernel = int(math.ceil(hrf_length_ms / STOCK_PERIOD_MS))
+    kernel = volterra_kernel(np.arange(n_kernel) * STOCK_PERIOD_MS / 1000.0, tau_s, tau_f)
+    # Ring buffer holds whole TRs: lags 0..n_kernel must fit.
+    buffer_len = int(math.ceil((n_kernel + 1) / stock_per_tr)) * stock_per_tr
+    by_lag = np.zeros(buffer_len)
+    by_lag[1 : n_kernel + 1] = kernel
+    return HRFBold(
+        weights_by_lag=jnp.asarray(by_lag, dtype),
+        k1_V0=jnp.asarray(k_1 * V_0, dtype),
+        period_ms=float(period_ms),
+        steps_per_stock=steps_per_stock,
+        stock_per_tr=stock_per_tr,
+    )
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class BoldState:
+    """Ring buffer of stock samples, (L, N), and the number of TRs written."""
+
+    buffer: jax.Array
+    n_written: jax.Array
+
+
+def bold_init(cfg: HRFBold, S_e0: jax.Array) -> BoldState:
+    """A buffer filled with ``S_e0`` (N,): the history of a system at rest there."""
+    buffer = jnp.broadcast_to(S_e0, (cfg.buffer_len, S_e0.shape[-1])).astype(S_e0.dtype)
+    return BoldState(buffer=buffer, n_written=jnp.zeros((), jnp.int32))
+
+
+def bold_update(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> tuple[BoldState, jax.Array]:
+    """Append one TR of S_e and return the BOLD sample at its end.
+
+    Args:
+        S_e_steps: (steps_per_tr, N) S_e at every integration step of the TR.
+
+    Returns:
+        The new state and BOLD, (N,), dimensionless (fractional signal change).
+    """
+    n = S_e_steps.shape[-1]
+    stock = S_e_steps.reshape(cfg.stock_per_tr, cfg.steps_per_stock, n).mean(axis=1)
+    n_slots = cfg.buffer_len // cfg.stock_per_tr
+    start = (state.n_written % n_slots) * cfg.stock_per_tr
+    buffer = jax.lax.dynamic_update_slice(state.buffer, stock.astype(state.buffer.dtype), (start, jnp.zeros_like(start)))
+    newest = start + cfg.stock_per_tr - 1
+    lag = (newest - jnp.arange(cfg.buffer_len)) % cfg.buffer_len
+    weights = cfg.weights_by_lag[lag]
+    bold = cfg.k1_V0 * (weights @ buffer - 1.0)
+    return BoldState(buffer=buffer, n_written=state.n_written + 1), bold

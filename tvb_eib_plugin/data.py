@@ -1,0 +1,247 @@
+"""Connectomes and target FC: the shipped dk_average data, tvb-data's zips,
+BIDS ``relmat`` folders and plain matrix files.
+
+Everything here is numpy and checked at load time; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import re
+from importlib import resources
+from typing import Sequence
+
+import numpy as np
+
+from .validation import InputError, check_fc, check_labels, check_square, check_weights
+
+SHIPPED = ("dk_average",)
+TVB_DATA = ("connectivity_66", "connectivity_68", "connectivity_76", "connectivity_96", "connectivity_192")
+
+DK_AVERAGE_ATTRIBUTION = (
+    "dk_average: group-average 84-region Desikan-Killiany SC and FC published with the reproduction of "
+    "Schirner, Deco & Ritter (2023), doi:10.1038/s41467-023-38626-y; CC-BY-4.0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Connectome:
+    """A parcellated network and, optionally, its target FC (numpy, float64).
+
+    Attributes:
+        labels: region names, length N.
+        weights: (N, N) SC weights as loaded (not normalised), ``[i, j]`` from j to i.
+        tract_lengths: (N, N) in mm, or None.
+        fc_target: (N, N) empirical FC with zero diagonal, or None.
+        speed: conduction speed in mm/ms (delays = tract_lengths / speed).
+        name: where it came from, for provenance.
+    """
+
+    labels: tuple[str, ...]
+    weights: np.ndarray
+    tract_lengths: np.ndarray | None = None
+    fc_target: np.ndarray | None = None
+    speed: float = 3.0
+    name: str = "custom"
+
+    def __post_init__(self):
+        w = check_weights(self.weights, f"{self.name}: weights")
+        n = w.shape[0]
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "labels", tuple(check_labels(self.labels, n, f"{self.name}: labels")))
+        if self.tract_lengths is not None:
+            tl = check_weights(self.tract_lengths, f"{self.name}: tract_lengths")
+            if tl.shape != w.shape:
+                raise InputError(f"{self.name}: tract_lengths {tl.shape} and weights {w.shape} differ in shape")
+            object.__setattr__(self, "tract_lengths", tl)
+        if self.fc_target is not None:
+            object.__setattr__(self, "fc_target", check_fc(self.fc_target, f"{self.name}: FC", n))
+        if not self.speed > 0:
+            raise InputError(f"{self.name}: conduction speed must be > 0 mm/ms, got {self.speed}")
+
+    @property
+    def n_regions(self) -> int:
+        return self.weights.shape[0]
+
+    def normalised_weights(self, mode: str = "max") -> np.ndarray:
+        """Weights scaled for simulation: ``"max"`` (W / max W, the reference), or ``"none"``."""
+        return normalise_weights(self.weights, mode)
+
+    def delays_ms(self) -> np.ndarray | None:
+        """Conduction delays tract_lengths / speed in ms, or None without tract lengths."""
+        return None if self.tract_lengths is None else self.tract_lengths / self.speed
+
+    def with_fc(self, fc) -> "Connectome":
+        return dataclasses.replace(self, fc_target=load_matrix(fc) if isinstance(fc, (str, os.PathLike)) else fc)
+
+
+def normalise_weights(weights: np.ndarray, mode: str = "max") -> np.ndarray:
+    if mode == "max":
+        return weights / weights.max()
+    if mode == "none":
+        return np.array(weights, dtype=np.float64)
+    raise InputError(f"weight normalisation must be 'max' or 'none', got {mode!r}")
+
+
+# -- plain files ---------------------------------------------------------------------------------
+
+def load_matrix(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
+    """Read a square matrix from .npy, .csv, .tsv, .txt or .mat (``key``: the variable).
+
+    Text files may have a header row and a label column; they are detected
+    and dropped.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"no such file: {path}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        arr = np.load(path)
+    elif ext == ".mat":
+        arr = _load_mat(path, key)
+    elif ext in (".csv", ".tsv", ".txt", ".dat"):
+        arr = _load_text(path, "," if ext == ".csv" else None)
+    else:
+        raise InputError(f"{path}: unknown matrix format {ext!r}; use .npy, .csv, .tsv, .txt or .mat")
+    return check_square(arr, path)
+
+
+def _load_text(path: str, delimiter: str | None) -> np.ndarray:
+    with open(path) as fh:
+        rows = [re.split(r"[,\t ]+" if delimiter is None else delimiter, ln.strip()) for ln in fh if ln.strip()]
+
+    def numeric(cell: str) -> bool:
+        try:
+            float(cell)
+            return True
+        except ValueError:
+            return False
+
+    if rows and not all(numeric(c) for c in rows[0][1:]):
+        rows = rows[1:]
+    if rows and not numeric(rows[0][0]):
+        rows = [r[1:] for r in rows]
+    try:
+        return np.array([[float(c) for c in r] for r in rows])
+    except ValueError as err:
+        raise InputError(f"{path}: not a numeric matrix ({err})") from None
+
+
+def _load_mat(path: str, key: str | None) -> np.ndarray:
+    from scipy.io import loadmat
+
+    content = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    if key is not None:
+        if key not in content:
+            raise InputError(f"{path}: no variable {key!r}; it holds {sorted(content)}")
+        return np.asarray(content[key], dtype=np.float64)
+    square = [k for k, v in content.items() if np.ndim(v) == 2 and v.shape[0] == v.shape[1] and v.shape[0] > 1]
+    if len(square) != 1:
+        raise InputError(f"{path}: pass key=...; square matrices found: {square}")
+    return np.asarray(content[square[0]], dtype=np.float64)
+
+
+def load_labels(path: str | os.PathLike) -> list[str]:
+    """Region labels: one per line, or a BIDS nodeindices table with a ``label`` column."""
+    with open(path) as fh:
+        lines = [ln.rstrip("\n") for ln in fh if ln.strip()]
+    header = lines[0].split("\t")
+    if "label" in header:
+        col = header.index("label")
+        return [ln.split("\t")[col] for ln in lines[1:]]
+    return [ln.strip() for ln in lines]
+
+
+# -- BIDS relmat ---------------------------------------------------------------------------------
+
+def read_relmat(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], list[str]]:
+    """All ``*_meas-<measure>_relmat.dense.tsv`` matrices of a folder, and its labels.
+
+    Returns:
+        ({measure: (N, N) matrix}, labels from ``*_nodeindices.tsv``).
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise InputError(f"not a folder: {folder}")
+    matrices = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*_relmat.dense.tsv"))):
+        match = re.search(r"meas-([A-Za-z0-9]+)_relmat", os.path.basename(path))
+        if match:
+            matrices[match.group(1)] = load_matrix(path)
+    if not matrices:
+        raise InputError(f"{folder}: no *_meas-<measure>_relmat.dense.tsv files (BIDS relmat layout)")
+    index = sorted(glob.glob(os.path.join(folder, "*_nodeindices.tsv")))
+    if not index:
+        raise InputError(f"{folder}: no *_nodeindices.tsv with the region labels")
+    return matrices, load_labels(index[0])
+
+
+def load_bids(
+    folder: str | os.PathLike,
+    weights: str = "streamlineCount",
+    lengths: str | None = "tractLength",
+    fc: str | None = "BoldCorrelation",
+    speed: float = 3.0,
+    name: str | None = None,
+) -> Connectome:
+    """A :class:`Connectome` from a BIDS relmat folder; measure names select the files."""
+    matrices, labels = read_relmat(folder)
+    if weights not in matrices:
+        raise InputError(f"{folder}: no measure {weights!r}; found {sorted(matrices)}")
+    return Connectome(
+        labels=tuple(labels),
+        weights=matrices[weights],
+        tract_lengths=matrices.get(lengths) if lengths else None,
+        fc_target=matrices.get(fc) if fc else None,
+        speed=speed,
+        name=name or os.path.basename(os.path.normpath(folder)),
+    )
+
+
+# -- named data sets ----------------------------------------------------------------------------
+
+def dataset_names() -> tuple[str, ...]:
+    return SHIPPED + TVB_DATA
+
+
+def load_dataset(name: str = "dk_average", speed: float = 3.0) -> Connectome:
+    """A named data set: ``dk_average`` (shipped, with target FC) or tvb-data's
+    ``connectivity_66/68/76/96/192`` (no FC: add one with :meth:`Connectome.with_fc`)."""
+    if name in SHIPPED:
+        folder = resources.files("tvb_eib_plugin") / "shipped" / name
+        return load_bids(str(folder), speed=speed, name=name)
+    if name in TVB_DATA:
+        from .adapters import connectome_from_tvb, tvb_connectivity
+
+        return connectome_from_tvb(tvb_connectivity(name), speed=speed)
+    raise InputError(f"unknown data set {name!r}; known: {', '.join(dataset_names())}")
+
+
+def load_connectome(
+    source: str | os.PathLike | Connectome,
+    fc: str | os.PathLike | np.ndarray | None = None,
+    labels: Sequence[str] | None = None,
+    speed: float = 3.0,
+) -> Connectome:
+    """Anything a user may point at: a data set name, a BIDS folder, a TVB
+    connectivity zip, or a Connectome; ``fc`` optionally replaces the target."""
+    if isinstance(source, Connectome):
+        con = source
+    elif str(source) in dataset_names():
+        con = load_dataset(str(source), speed=speed)
+    elif os.path.isdir(source):
+        con = load_bids(source, speed=speed)
+    elif str(source).endswith(".zip"):
+        from .adapters import connectome_from_tvb, tvb_connectivity
+
+        con = connectome_from_tvb(tvb_connectivity(str(source)), speed=speed)
+    else:
+        raise InputError(
+            f"cannot read a connectome from {source!r}: give a data set name ({', '.join(dataset_names())}), "
+            "a BIDS relmat folder or a TVB connectivity .zip")
+    if labels is not None:
+        con = dataclasses.replace(con, labels=tuple(labels))
+    if fc is not None:
+        con = con.with_fc(fc)
+    return con
