@@ -1,0 +1,15 @@
+"""Tuning routines, registered by name: ``fic``, ``fic_eib`` (and users' own)."""
+
+from .eib import FICEIB, eib_update, fic_eib_chunk
+from .fic import FIC, fic_chunk, fic_update
+from .registry import (
+    BoundedFloat,
+    BoundedInt,
+    Routine,
+    StageResult,
+    TuningState,
+    dependency_order,
+    get_routine,
+    register,
+    registered_routines,
+)

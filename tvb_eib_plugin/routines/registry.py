@@ -1,0 +1,138 @@
+"""Tuning routines: declared like TVB's integrators and monitors, looked up by name.
+
+A routine is a :class:`Routine` subclass (TVB ``HasTraits``) whose
+hyperparameters are traits with a default, bounds and a doc; it names the
+routines it depends on, and ``run`` turns a starting :class:`TuningState` into
+a :class:`StageResult`.  ``@register`` adds it to the registry so that the
+runner can order routines by dependency and users can add their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, ClassVar
+
+import jax
+import numpy as np
+from tvb.basic.neotraits.api import Float, HasTraits, Int
+from tvb.basic.neotraits.ex import TraitValueError
+
+from ..network import NetworkModel, SimState
+
+
+class BoundedFloat(Float):
+    """A neotraits ``Float`` that refuses values outside [lo, hi]."""
+
+    def __init__(self, default, lo, hi, doc="", label=""):
+        super().__init__(default=float(default), doc=doc, label=label)
+        self.lo, self.hi = float(lo), float(hi)
+
+    def _validate_set(self, instance, value):
+        value = super()._validate_set(instance, value)
+        if not self.lo <= value <= self.hi:
+            raise TraitValueError(f"must be within [{self.lo:g}, {self.hi:g}], got {value:g}", attr=self)
+        return value
+
+
+class BoundedInt(Int):
+    """A neotraits ``Int`` that refuses values outside [lo, hi]."""
+
+    def __init__(self, default, lo, hi, doc="", label=""):
+        super().__init__(default=int(default), doc=doc, label=label)
+        self.lo, self.hi = int(lo), int(hi)
+
+    def _validate_set(self, instance, value):
+        value = super()._validate_set(instance, value)
+        if not self.lo <= value <= self.hi:
+            raise TraitValueError(f"must be within [{self.lo}, {self.hi}], got {value}", attr=self)
+        return value
+
+
+@dataclasses.dataclass
+class TuningState:
+    """Where a routine starts and what it hands on: the model (tuned parameters
+    included) and the simulation state (gating, history, BOLD buffer, noise key)."""
+
+    model: NetworkModel
+    sim: SimState
+
+
+@dataclasses.dataclass
+class StageResult:
+    """What a routine returns.
+
+    Attributes:
+        name: the routine's name.
+        state: the final tuning state.
+        history: per-iteration records, numpy arrays with a leading iteration axis.
+        settings: the hyperparameters used.
+        seconds: wall time of the routine, compilation included.
+    """
+
+    name: str
+    state: TuningState
+    history: dict[str, np.ndarray]
+    settings: dict
+    seconds: float = 0.0
+
+
+Log = Callable[[str], None]
+
+
+class Routine(HasTraits):
+    """Base class of tuning routines; subclasses set ``name`` and may set ``depends_on``."""
+
+    name: ClassVar[str] = ""
+    depends_on: ClassVar[tuple[str, ...]] = ()
+
+    seed = BoundedInt(0, 0, 2**31 - 1, doc="noise seed of this routine's simulation")
+
+    def settings(self) -> dict:
+        """The hyperparameters as a plain dict."""
+        return {k: getattr(self, k) for k in type(self).declarative_attrs if k not in ("gid", "title")}
+
+    def run(self, start: TuningState, target_fc: np.ndarray, previous: dict[str, StageResult], log: Log) -> StageResult:
+        raise NotImplementedError
+
+    def key(self) -> jax.Array:
+        return jax.random.key(self.seed)
+
+
+_REGISTRY: dict[str, type[Routine]] = {}
+
+
+def register(cls: type[Routine]) -> type[Routine]:
+    """Class decorator: make a routine available by its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty class attribute `name`")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_routine(name: str) -> type[Routine]:
+    if name not in _REGISTRY:
+        raise KeyError(f"no tuning routine {name!r}; registered: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def registered_routines() -> dict[str, type[Routine]]:
+    """Name -> class of every registered routine."""
+    return dict(_REGISTRY)
+
+
+def dependency_order(names: list[str]) -> list[str]:
+    """``names`` plus their dependencies, each after what it depends on."""
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]):
+        if name in path:
+            raise ValueError(f"dependency cycle: {' -> '.join(path + (name,))}")
+        if name in order:
+            return
+        for dep in get_routine(name).depends_on:
+            visit(dep, path + (name,))
+        order.append(name)
+
+    for n in names:
+        visit(n, ())
+    return order
