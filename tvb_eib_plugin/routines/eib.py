@@ -24,6 +24,7 @@ from ..network import NetworkModel, SimState
 from ..simulate import tr_step
 from .fic import activity_line, activity_records, fic_update, stage_key
 from .loop import run_chunks
+from ..validation import InputError
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 
 
@@ -71,6 +72,7 @@ class FICEIB(Routine):
 
     name = "fic_eib"
     depends_on = ("fic",)
+    summary = "FIC with EIB tuning of wLRE and wFFI against the target FC (starts from fic)"
     eta_fic = BoundedFloat(0.1, 0.0, 10.0, label="eta FIC", doc="learning rate of the J_i update")
     eta_eib = BoundedFloat(0.005, 0.0, 1.0, label="eta EIB",
                            doc="final learning rate of the wLRE / wFFI updates (reached after the warm-up)")
@@ -79,6 +81,14 @@ class FICEIB(Routine):
     window = BoundedInt(150, 10, 10**5, label="window", doc="BOLD samples (TRs) in the sliding FC window")
     log_every = BoundedInt(100, 1, 10**7, label="log every",
                            doc="iterations per compiled chunk, and between progress lines")
+
+    def check_plan(self, plan) -> None:
+        fic = plan.get("fic")
+        if fic is not None and fic.n_iterations < self.window:
+            raise InputError(
+                f"fic runs {fic.n_iterations} iterations but fic_eib starts from a window of its last "
+                f"{self.window} BOLD samples: run fic for at least {self.window} iterations or set a smaller "
+                "fic_eib window")
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         dtype = start.model.dtype

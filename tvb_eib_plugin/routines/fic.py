@@ -60,6 +60,7 @@ class FIC(Routine):
     """Feedback inhibition control: local inhibition J_i so that mean S_e = target."""
 
     name = "fic"
+    summary = "feedback inhibition control: local inhibition J_i so that mean S_e = target"
     eta = BoundedFloat(0.5, 0.0, 10.0, label="eta", doc="learning rate of the J_i update")
     target = BoundedFloat(0.25, 0.01, 0.99, label="target", doc="target mean S_e per region")
     n_iterations = BoundedInt(200, 1, 10**7, label="iterations", doc="iterations, one TR of simulation each")

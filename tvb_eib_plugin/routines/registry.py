@@ -18,6 +18,7 @@ from tvb.basic.neotraits.api import Float, HasTraits, Int
 from tvb.basic.neotraits.ex import TraitValueError
 
 from ..network import NetworkModel, SimState
+from ..validation import InputError
 
 
 class BoundedFloat(Float):
@@ -84,6 +85,11 @@ class Routine(HasTraits):
 
     name: ClassVar[str] = ""
     depends_on: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = ""
+
+    def check_plan(self, plan: dict[str, "Routine"]) -> None:
+        """Refuse a plan (name -> configured routine, in run order) that cannot work,
+        before anything runs; raise :class:`InputError` naming the fix."""
 
     seed = BoundedInt(0, 0, 2**31 - 1, doc="noise seed of this routine's simulation")
 
@@ -111,7 +117,7 @@ def register(cls: type[Routine]) -> type[Routine]:
 
 def get_routine(name: str) -> type[Routine]:
     if name not in _REGISTRY:
-        raise KeyError(f"no tuning routine {name!r}; registered: {sorted(_REGISTRY)}")
+        raise InputError(f"no tuning routine {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]
 
 

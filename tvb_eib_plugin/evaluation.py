@@ -1,0 +1,70 @@
+"""Evaluating a stage: a fresh simulation with its parameters, FC and fit metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .metrics import fc, fc_corr, fc_rmse
+from .network import NetworkModel, SimState
+from .simulate import simulate
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Result of :func:`evaluate`.
+
+    Attributes:
+        fc: (N, N) simulated FC from BOLD[discard:].
+        fc_corr: FC correlation over the upper triangle; fc_corr_all: over all entries.
+        fc_rmse: RMSE over all entries.
+        bold: (n_tr, N) BOLD; mean_S: (n_tr, 2, N) per-TR means of (S_e, S_i).
+        S_e_trace: (display_steps, N) S_e at every step of the first TRs.
+        discard: BOLD samples dropped before the FC.
+    """
+
+    fc: np.ndarray
+    fc_corr: float
+    fc_corr_all: float
+    fc_rmse: float
+    bold: np.ndarray
+    mean_S: np.ndarray
+    S_e_trace: np.ndarray
+    discard: int
+
+
+def evaluate(
+    model: NetworkModel,
+    state: SimState,
+    fc_target: np.ndarray,
+    key: jax.Array,
+    duration_ms: float = 300000.0,
+    discard: int = 20,
+    display_trs: int = 5,
+    progress=None,
+) -> Evaluation:
+    """Simulate ``duration_ms`` from ``state`` (with noise ``key``) and score the FC.
+
+    The first ``display_trs`` TRs keep every step of S_e, for plotting.
+    """
+    state = SimState(integ=state.integ, bold=state.bold, key=key)
+    head = simulate(model, state, display_trs * model.bold.period_ms, record_trace=True)
+    rest = simulate(model, head.state, duration_ms - display_trs * model.bold.period_ms, progress=progress)
+    bold = np.concatenate([head.bold, rest.bold])
+    if len(bold) - discard < 3:
+        raise ValueError(f"{len(bold)} BOLD samples leave too few after discarding {discard}")
+    fc_sim = fc(jnp.asarray(bold[discard:], jnp.float64))
+    target = jnp.asarray(fc_target, jnp.float64)
+    return Evaluation(
+        fc=np.asarray(fc_sim),
+        fc_corr=float(fc_corr(fc_sim, target)),
+        fc_corr_all=float(fc_corr(fc_sim, target, "all")),
+        fc_rmse=float(fc_rmse(fc_sim, target)),
+        bold=bold,
+        mean_S=np.concatenate([head.mean_S, rest.mean_S]),
+        S_e_trace=head.S_e_trace,
+        discard=discard,
+    )

@@ -1,0 +1,173 @@
+"""Results as an xarray DataTree: one node per stage, labelled by region, time and iteration.
+
+Layout::
+
+    /                       fc_target, weights (region, region_j); run settings in attrs
+    /<stage>                J_i (region), wLRE, wFFI (region, region_j); stage settings in attrs
+    /<stage>/history        per-iteration records (iteration[, region])   [tuning stages]
+    /<stage>/evaluation     fc, fc_corr, fc_rmse, bold (bold_time, region),
+                            S_e_trace (time, region), mean_S_e (region)
+
+Stages: ``integration`` (the parameters before tuning), then each routine
+(``fic``, ``fic_eib``, ...).  Matrices are (region, region_j): row i receives
+from column j.  Every variable has ``units`` and ``description`` attrs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import xarray as xr
+
+from .evaluation import Evaluation
+from .network import NetworkModel
+
+#: units and description of every variable the results may hold
+VARIABLES: dict[str, tuple[str, str]] = {
+    "fc_target": ("1", "empirical FC (Pearson r of BOLD), zero diagonal"),
+    "weights": ("1", "normalised SC weights used in the simulation, row i receives from column j"),
+    "J_i": ("nA", "local inhibitory coupling per region"),
+    "wLRE": ("1", "long-range excitation scaling of SC edge j -> i"),
+    "wFFI": ("1", "feedforward inhibition scaling of SC edge j -> i"),
+    "fc": ("1", "simulated FC from the evaluation BOLD (first samples discarded), zero diagonal"),
+    "fc_corr": ("1", "Pearson correlation of simulated and target FC, upper triangle"),
+    "fc_corr_all": ("1", "Pearson correlation of simulated and target FC, all entries (reference convention)"),
+    "fc_rmse": ("1", "root mean square difference of simulated and target FC"),
+    "fc_mean": ("1", "mean off-diagonal FC of the in-loop window"),
+    "bold": ("1", "BOLD signal (fractional change, Volterra HRF kernel)"),
+    "S_e_trace": ("1", "excitatory gating S_e at every integration step"),
+    "mean_S_e": ("1", "excitatory gating S_e averaged over time"),
+    "mean_S_i": ("1", "inhibitory gating S_i averaged over time"),
+    "loss": ("1", "value of the gradient-fitting loss"),
+}
+
+
+@dataclasses.dataclass
+class StageRecord:
+    """Everything the results keep about one stage."""
+
+    name: str
+    model: NetworkModel
+    evaluation: Evaluation
+    history: dict[str, np.ndarray] | None = None
+    settings: dict | None = None
+    seconds: float | None = None
+
+
+def _annotate(ds: xr.Dataset) -> xr.Dataset:
+    for name, var in ds.data_vars.items():
+        units, description = VARIABLES.get(name, ("1", name))
+        var.attrs.setdefault("units", units)
+        var.attrs.setdefault("description", description)
+    for name, units, description in [
+        ("time", "ms", "time since the start of the evaluation simulation"),
+        ("bold_time", "ms", "time of the BOLD sample since the start of the evaluation simulation"),
+        ("iteration", "1", "tuning iteration (one TR of simulation each)"),
+        ("region", "", "receiving region (row)"),
+        ("region_j", "", "sending region (column)"),
+    ]:
+        if name in ds.coords:
+            ds[name].attrs.update(units=units, description=description)
+    return ds
+
+
+def _matrix(m, labels) -> xr.DataArray:
+    return xr.DataArray(np.asarray(m, dtype=np.float64), dims=("region", "region_j"),
+                        coords={"region": labels, "region_j": labels})
+
+
+def _params(model: NetworkModel, labels) -> xr.Dataset:
+    return xr.Dataset({
+        "J_i": ("region", np.asarray(model.node.J_i, dtype=np.float64)),
+        "wLRE": _matrix(model.coupling.wLRE, labels),
+        "wFFI": _matrix(model.coupling.wFFI, labels),
+    }, coords={"region": labels})
+
+
+def _evaluation(ev: Evaluation, model: NetworkModel, labels) -> xr.Dataset:
+    dt, tr = model.dt, model.bold.period_ms
+    ds = xr.Dataset(
+        {
+            "fc": _matrix(ev.fc, labels),
+            "fc_corr": ((), ev.fc_corr),
+            "fc_corr_all": ((), ev.fc_corr_all),
+            "fc_rmse": ((), ev.fc_rmse),
+            "bold": (("bold_time", "region"), ev.bold.astype(np.float64)),
+            "S_e_trace": (("time", "region"), ev.S_e_trace.astype(np.float64)),
+            "mean_S_e": ("region", ev.mean_S[:, 0].mean(axis=0).astype(np.float64)),
+            "mean_S_i": ("region", ev.mean_S[:, 1].mean(axis=0).astype(np.float64)),
+        },
+        coords={
+            "region": labels,
+            "time": dt * np.arange(1, len(ev.S_e_trace) + 1),
+            "bold_time": tr * np.arange(1, len(ev.bold) + 1),
+        },
+        attrs={"bold_discarded": ev.discard, "duration_ms": float(len(ev.bold) * tr)},
+    )
+    return _annotate(ds)
+
+
+def _history(history: dict[str, np.ndarray], labels) -> xr.Dataset:
+    n = len(next(iter(history.values())))
+    data = {}
+    for k, v in history.items():
+        v = np.asarray(v, dtype=np.float64)
+        data[k] = (("iteration", "region") if v.ndim == 2 else ("iteration",), v)
+    return _annotate(xr.Dataset(data, coords={"iteration": np.arange(1, n + 1), "region": labels}))
+
+
+def _attr_value(v):
+    """netCDF attrs hold strings and numbers only: encode the rest as JSON."""
+    if isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return v
+    return json.dumps(v, default=str)
+
+
+def build_results(
+    stages: list[StageRecord],
+    labels,
+    fc_target: np.ndarray,
+    weights: np.ndarray,
+    attrs: dict,
+) -> xr.DataTree:
+    """Assemble the DataTree; ``attrs`` (settings, provenance) go on the root."""
+    labels = [str(x) for x in labels]
+    nodes = {"/": _annotate(xr.Dataset(
+        {"fc_target": _matrix(fc_target, labels), "weights": _matrix(weights, labels)},
+        attrs={k: _attr_value(v) for k, v in attrs.items()}))}
+    for st in stages:
+        params = _annotate(_params(st.model, labels))
+        params.attrs.update({"stage": st.name, "settings": _attr_value(st.settings or {})})
+        if st.seconds is not None:
+            params.attrs["wall_time_s"] = float(st.seconds)
+        nodes[f"/{st.name}"] = params
+        if st.history:
+            nodes[f"/{st.name}/history"] = _history(st.history, labels)
+        nodes[f"/{st.name}/evaluation"] = _evaluation(st.evaluation, st.model, labels)
+    return xr.DataTree.from_dict(nodes)
+
+
+def save_results(tree: xr.DataTree, path: str | os.PathLike) -> str:
+    """Write the tree to netCDF (one group per node)."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tree.to_netcdf(path)
+    return path
+
+
+def load_results(path: str | os.PathLike) -> xr.DataTree:
+    """Read a results file written by :func:`save_results`, fully into memory."""
+    return xr.load_datatree(os.fspath(path))
+
+
+def stage_summary(tree: xr.DataTree) -> list[tuple[str, float, float]]:
+    """(stage, fc_corr, fc_rmse) of every evaluated stage, in order."""
+    out = []
+    for name, node in tree.children.items():
+        if "evaluation" in node.children:
+            ev = node["evaluation"]
+            out.append((name, float(ev["fc_corr"]), float(ev["fc_rmse"])))
+    return out
