@@ -136,3 +136,32 @@ def bold_update(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> tuple[B
     weights = cfg.weights_by_lag[lag]
     bold = cfg.k1_V0 * (weights @ buffer - 1.0)
     return BoldState(buffer=buffer, n_written=state.n_written + 1), bold
+
+
+def chronological(cfg: HRFBold, state: BoldState) -> jax.Array:
+    """The ring buffer's stock samples oldest first, (L, N)."""
+    n_slots = cfg.buffer_len // cfg.stock_per_tr
+    oldest = (state.n_written % n_slots) * cfg.stock_per_tr
+    return jnp.roll(state.buffer, -oldest, axis=0)
+
+
+def bold_from_steps(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> jax.Array:
+    """BOLD at the end of every TR of a whole S_e series at once, (n_tr, N).
+
+    Equals running :func:`bold_update` TR by TR from ``state``, but as one
+    FFT convolution, so reverse-mode differentiation stores no ring buffers.
+
+    Args:
+        S_e_steps: (n_tr * steps_per_tr, N) S_e at every integration step.
+    """
+    n = S_e_steps.shape[-1]
+    stock = S_e_steps.reshape(-1, cfg.steps_per_stock, n).mean(axis=1)
+    n_tr = stock.shape[0] // cfg.stock_per_tr
+    # float64 whatever the model's dtype: a float32 FFT over 20 s of kernel loses 1e-5
+    series = jnp.concatenate([chronological(cfg, state), stock]).astype(jnp.float64)
+    size = series.shape[0] + cfg.buffer_len
+    nfft = 1 << (size - 1).bit_length()
+    spectrum = jnp.fft.rfft(series, nfft, axis=0) * jnp.fft.rfft(cfg.weights_by_lag.astype(jnp.float64), nfft)[:, None]
+    conv = jnp.fft.irfft(spectrum, nfft, axis=0)
+    newest = cfg.buffer_len + cfg.stock_per_tr * jnp.arange(1, n_tr + 1) - 1
+    return (cfg.k1_V0 * (conv[newest] - 1.0)).astype(S_e_steps.dtype)

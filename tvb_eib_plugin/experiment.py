@@ -83,7 +83,7 @@ class ExperimentSettings:
 
 #: Named experiments; add your own with ``EXPERIMENTS[name] = ExperimentSettings(name=name, ...)``.
 EXPERIMENTS: dict[str, ExperimentSettings] = {
-    "EI_Tuning_FIC_EIB_Optimization": ExperimentSettings(),
+    "EI_Tuning_FIC_EIB_Optimization": ExperimentSettings(routines=("fic", "fic_eib", "gradient_eib")),
 }
 
 #: Published reference figures on dk_average (Schirner et al. 2023 reproduction), for comparison
@@ -183,7 +183,8 @@ def run_experiment(
         ev = assess(current.model, current.sim)
         log(f"  evaluation ({settings.eval_ms / 1000:.0f} s, FC from BOLD[{settings.eval_discard}:]): "
             f"fc_corr={ev.fc_corr:.4f}, fc_rmse={ev.fc_rmse:.4f}")
-        stages.append(StageRecord(routine.name, current.model, ev, result.history, result.settings, result.seconds))
+        stages.append(StageRecord(routine.name, current.model, ev, result.history, result.settings, result.seconds,
+                                  result.history_dim))
 
     _banner(log, f"  Algorithms complete. Results: {order}")
     log(f"  {'stage':14s}{'fc_corr':>9s}{'fc_rmse':>9s}   published (fc_corr, fc_rmse)")

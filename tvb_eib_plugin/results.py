@@ -41,7 +41,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "S_e_trace": ("1", "excitatory gating S_e at every integration step"),
     "mean_S_e": ("1", "excitatory gating S_e averaged over time"),
     "mean_S_i": ("1", "inhibitory gating S_i averaged over time"),
-    "loss": ("1", "value of the gradient-fitting loss"),
+    "loss": ("1", "gradient-fitting loss: FC RMSE + activity_weight * activity"),
+    "activity": ("1", "mean over regions of (mean S_e over the last steps - target)^2"),
 }
 
 
@@ -55,6 +56,7 @@ class StageRecord:
     history: dict[str, np.ndarray] | None = None
     settings: dict | None = None
     seconds: float | None = None
+    history_dim: str = "iteration"
 
 
 def _annotate(ds: xr.Dataset) -> xr.Dataset:
@@ -66,6 +68,7 @@ def _annotate(ds: xr.Dataset) -> xr.Dataset:
         ("time", "ms", "time since the start of the evaluation simulation"),
         ("bold_time", "ms", "time of the BOLD sample since the start of the evaluation simulation"),
         ("iteration", "1", "tuning iteration (one TR of simulation each)"),
+        ("step", "1", "optimizer step (the loss is recorded before the step's update)"),
         ("region", "", "receiving region (row)"),
         ("region_j", "", "sending region (column)"),
     ]:
@@ -110,13 +113,15 @@ def _evaluation(ev: Evaluation, model: NetworkModel, labels) -> xr.Dataset:
     return _annotate(ds)
 
 
-def _history(history: dict[str, np.ndarray], labels) -> xr.Dataset:
+def _history(history: dict[str, np.ndarray], labels, dim: str) -> xr.Dataset:
     n = len(next(iter(history.values())))
     data = {}
     for k, v in history.items():
         v = np.asarray(v, dtype=np.float64)
-        data[k] = (("iteration", "region") if v.ndim == 2 else ("iteration",), v)
-    return _annotate(xr.Dataset(data, coords={"iteration": np.arange(1, n + 1), "region": labels}))
+        data[k] = ((dim, "region") if v.ndim == 2 else (dim,), v)
+    # optimizer steps count from 0 as the reference log does; tuning iterations from 1
+    start = 0 if dim == "step" else 1
+    return _annotate(xr.Dataset(data, coords={dim: np.arange(start, n + start), "region": labels}))
 
 
 def _attr_value(v):
@@ -145,7 +150,7 @@ def build_results(
             params.attrs["wall_time_s"] = float(st.seconds)
         nodes[f"/{st.name}"] = params
         if st.history:
-            nodes[f"/{st.name}/history"] = _history(st.history, labels)
+            nodes[f"/{st.name}/history"] = _history(st.history, labels, st.history_dim)
         nodes[f"/{st.name}/evaluation"] = _evaluation(st.evaluation, st.model, labels)
     return xr.DataTree.from_dict(nodes)
 

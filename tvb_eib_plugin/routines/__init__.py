@@ -13,3 +13,4 @@ from .registry import (
     register,
     registered_routines,
 )
+from .gradient import GradientEIB, FitParams, loss_terms, simulate_S_e

@@ -68,6 +68,7 @@ class StageResult:
         history: per-iteration records, numpy arrays with a leading iteration axis.
         settings: the hyperparameters used.
         seconds: wall time of the routine, compilation included.
+        history_dim: name of the history's leading axis ("iteration", or "step" for optimizers).
     """
 
     name: str
@@ -75,6 +76,7 @@ class StageResult:
     history: dict[str, np.ndarray]
     settings: dict
     seconds: float = 0.0
+    history_dim: str = "iteration"
 
 
 Log = Callable[[str], None]
