@@ -21,12 +21,11 @@ from ..network import NetworkModel, SimState
 from ..validation import InputError
 
 
-class BoundedFloat(Float):
-    """A neotraits ``Float`` that refuses values outside [lo, hi]."""
+class _Bounded:
+    """Mixin for neotraits numbers: refuse values outside [lo, hi] when set."""
 
-    def __init__(self, default, lo, hi, doc="", label=""):
-        super().__init__(default=float(default), doc=doc, label=label)
-        self.lo, self.hi = float(lo), float(hi)
+    lo: float
+    hi: float
 
     def _validate_set(self, instance, value):
         value = super()._validate_set(instance, value)
@@ -35,18 +34,20 @@ class BoundedFloat(Float):
         return value
 
 
-class BoundedInt(Int):
-    """A neotraits ``Int`` that refuses values outside [lo, hi]."""
+class BoundedFloat(_Bounded, Float):
+    """A neotraits ``Float`` with bounds [lo, hi]."""
+
+    def __init__(self, default, lo, hi, doc="", label=""):
+        super().__init__(default=float(default), doc=doc, label=label)
+        self.lo, self.hi = float(lo), float(hi)
+
+
+class BoundedInt(_Bounded, Int):
+    """A neotraits ``Int`` with bounds [lo, hi]."""
 
     def __init__(self, default, lo, hi, doc="", label=""):
         super().__init__(default=int(default), doc=doc, label=label)
         self.lo, self.hi = int(lo), int(hi)
-
-    def _validate_set(self, instance, value):
-        value = super()._validate_set(instance, value)
-        if not self.lo <= value <= self.hi:
-            raise TraitValueError(f"must be within [{self.lo}, {self.hi}], got {value}", attr=self)
-        return value
 
 
 @dataclasses.dataclass
