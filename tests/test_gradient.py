@@ -83,3 +83,13 @@ def test_gradient_routine_lowers_the_loss_keeps_weights_non_negative_and_takes_a
     assert lines[1].startswith("Step 0: ") and res.history_dim == "step"
     sgd = GradientEIB(duration_ms=36000.0, discard=5, n_steps=2, optimizer=optax.sgd(1e-3))
     assert sgd.run(start, dk.fc_target, {}, lambda _: None).history["loss"].shape == (2,)
+
+
+def test_noise_samples_average_the_loss_over_realisations(setup):
+    net, state, p, ls, fc_t = setup
+    two = loss_terms(p, net, state, fc_t, dataclasses.replace(ls, noise_samples=2))
+    one = dataclasses.replace(ls, noise_samples=1)
+    keys = jax.random.split(state.key, 2)
+    singles = [loss_terms(p, net, eib.SimState(state.integ, state.bold, k), fc_t, one)["loss"] for k in keys]
+    np.testing.assert_allclose(float(two["loss"]), np.mean([float(x) for x in singles]), rtol=1e-10)
+    assert abs(float(singles[0]) - float(singles[1])) > 1e-4  # the realisations differ

@@ -6,6 +6,9 @@ with a fixed noise key, computes BOLD and::
     loss = RMSE(FC(BOLD[discard:]), FC_target)
            + activity_weight * mean_i (mean of S_e_i over the last 500 steps - target)^2
 
+averaged over ``noise_samples`` noise realisations, drawn afresh at every
+optimizer step (``resample_noise``); see the measured reason at the defaults.
+
 Any optax ``GradientTransformation`` takes the step (default ``adamaxw``,
 learning rate 0.033); after each update wLRE and wFFI are projected onto
 >= 0 (and J_i too: negative local inhibition has no meaning).
@@ -62,6 +65,7 @@ class LossSettings:
     target: float = dataclasses.field(metadata=dict(static=True), default=0.25)
     checkpoint: bool = dataclasses.field(metadata=dict(static=True), default=True)
     adjoint: bool = dataclasses.field(metadata=dict(static=True), default=True)
+    noise_samples: int = dataclasses.field(metadata=dict(static=True), default=1)
 
 
 def params_of(model: NetworkModel) -> FitParams:
@@ -105,7 +109,16 @@ def simulate_S_e(model: NetworkModel, sim: SimState, n_tr: int, checkpoint: bool
 
 
 def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.Array, ls: LossSettings) -> dict:
-    """The loss and its parts: ``loss``, ``fc_rmse``, ``activity``, ``fc_corr`` (scalars)."""
+    """The loss and its parts: ``loss``, ``fc_rmse``, ``activity``, ``fc_corr`` (scalars).
+
+    With ``ls.noise_samples > 1`` each term is averaged over that many noise
+    realisations, simulated side by side (``vmap``).
+    """
+    if ls.noise_samples > 1:
+        keys = jax.random.split(sim.key, ls.noise_samples)
+        one = dataclasses.replace(ls, noise_samples=1)
+        terms = jax.vmap(lambda k: loss_terms(p, model, SimState(sim.integ, sim.bold, k), fc_target, one))(keys)
+        return jax.tree_util.tree_map(jnp.mean, terms)
     m = with_params(model, p)
     S_e = simulate_S_e(m, sim, ls.n_tr, ls.checkpoint, ls.adjoint)
     bold = bold_from_steps(m.bold, sim.bold, S_e)
@@ -159,9 +172,14 @@ class GradientEIB(Routine):
                                 doc="last integration steps whose mean S_e is held at the target")
     target = BoundedFloat(0.25, 0.01, 0.99, label="target", doc="target mean S_e per region")
     log_every = BoundedInt(1, 1, 10**6, label="log every", doc="optimizer steps per compiled chunk and log line")
-    resample_noise = Attr(field_type=bool, default=False,
-                          doc="draw new noise for every loss evaluation (False: one fixed noise key, a "
-                              "deterministic loss, as the reference)")
+    # Defaults measured on dk_average (fic -> fic_eib -> 66 adamaxw steps, 6 evaluation seeds):
+    # one fixed realisation overfits its noise (evaluated fc_corr 0.777 +- 0.021, rmse 0.107);
+    # two fresh realisations per step generalise (0.807 +- 0.011, rmse 0.097) at ~1.5x the cost.
+    noise_samples = BoundedInt(2, 1, 64, label="noise samples",
+                               doc="noise realisations averaged in each loss evaluation (simulated side by side)")
+    resample_noise = Attr(field_type=bool, default=True,
+                          doc="draw new noise for every optimizer step (False: one fixed key, a deterministic "
+                              "loss; with noise_samples=1 that is the reference's setting)")
     optimizer = Attr(field_type=optax.GradientTransformation, required=False, default=None,
                      doc="any optax GradientTransformation; None: optax.adamaxw(learning_rate)")
 
@@ -175,7 +193,8 @@ class GradientEIB(Routine):
         if n_tr - self.discard < 10:
             raise ValueError(f"{n_tr} TRs leave too few BOLD samples after discarding {self.discard}")
         return LossSettings(n_tr=n_tr, discard=self.discard, activity_steps=self.activity_steps,
-                            activity_weight=self.activity_weight, target=self.target, checkpoint=checkpoint)
+                            activity_weight=self.activity_weight, target=self.target, checkpoint=checkpoint,
+                            noise_samples=self.noise_samples)
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         model = start.model
