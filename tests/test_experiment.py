@@ -11,9 +11,10 @@ from tvb_eib_plugin.results import load_results, save_results
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The named experiment with every setting of the spec (seed 0): about 25 s."""
+    """The named experiment with every setting of the spec (seed 0) up to FIC+EIB: about 25 s.
+    (Its gradient stage takes minutes: benchmarks/ and a short gradient test below.)"""
     lines = []
-    tree = run_experiment("EI_Tuning_FIC_EIB_Optimization", log=lines.append)
+    tree = run_experiment("EI_Tuning_FIC_EIB_Optimization", routines=("fic", "fic_eib"), log=lines.append)
     return tree, lines
 
 
@@ -69,8 +70,26 @@ def test_figure_is_drawn(reference, tmp_path):
     assert "FIC: Before Tuning" in titles and any(t.startswith("FIC+EIB FC (r=") for t in titles)
 
 
+def test_a_gradient_stage_after_fic_eib_lands_in_results_and_figure(tmp_path):
+    settings = {"fic": {"n_iterations": 150}, "fic_eib": {"n_iterations": 100},
+                "gradient_eib": {"n_steps": 3, "duration_ms": 36000.0, "discard": 5, "noise_samples": 1}}
+    lines = []
+    tree = run_experiment(transient_ms=36000.0, eval_ms=72000.0, routine_settings=settings, log=lines.append)
+    assert list(tree.children) == ["integration", "fic", "fic_eib", "gradient_eib"]
+    h = tree["gradient_eib/history"]
+    assert h.sizes["step"] == 3 and int(h.step[0]) == 0 and h["loss"].attrs["units"] == "1"
+    assert any(ln.startswith("Step 2: ") for ln in lines)
+    assert float(tree["gradient_eib"]["wLRE"].min()) >= 0
+    from tvb_eib_plugin.plot import results_figure
+
+    fig = results_figure(tree, tmp_path / "fig.png")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Gradient: Loss Convergence" in titles and any(t.startswith("Gradient FC (r=") for t in titles)
+
+
 def test_float32_and_float64_reach_the_same_fit(dk):
-    kw = dict(routine_settings={"fic": {"n_iterations": 150}, "fic_eib": {"n_iterations": 300}},
+    kw = dict(routines=("fic", "fic_eib"),
+              routine_settings={"fic": {"n_iterations": 150}, "fic_eib": {"n_iterations": 300}},
               transient_ms=36000.0, eval_ms=72000.0, log=None)
     a = run_experiment(precision="float64", **kw)
     b = run_experiment(precision="float32", **kw)
@@ -88,6 +107,7 @@ def test_runner_takes_tvb_objects_and_their_fc(conn76, dk):
         monitor=monitors.Bold(period=720.0), delays=True)
     fc = np.corrcoef(np.random.default_rng(0).normal(size=(76, 300)))
     tree = run_experiment(network=net, fc_target=fc, labels=list(conn76.region_labels), transient_ms=7200.0,
+                          routines=("fic", "fic_eib"),
                           eval_ms=36000.0, routine_settings={"fic": {"n_iterations": 40},
                                                              "fic_eib": {"n_iterations": 20, "window": 30}},
                           log=None)
@@ -100,7 +120,7 @@ def test_cli_runs_and_writes_results_and_figure(tmp_path, capsys):
     from tvb_eib_plugin.cli import main
 
     out, fig = tmp_path / "r.nc", tmp_path / "r.png"
-    rc = main(["run", "--fic-iterations", "30", "--eib-iterations", "20", "--eib-window", "30",
+    rc = main(["run", "--routines", "fic", "fic_eib", "--fic-iterations", "30", "--eib-iterations", "20", "--eib-window", "30",
                "--transient-ms", "7200", "--eval-ms", "36000", "--seed", "3", "--precision", "float32",
                "-o", str(out), "--figure", str(fig), "-q"])
     assert rc == 0 and out.exists() and fig.exists()

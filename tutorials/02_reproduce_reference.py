@@ -7,7 +7,7 @@ What it teaches:
   * saving the labelled results (netCDF) and drawing the reference 3 x 4 figure;
   * putting our numbers beside the published ones (``PUBLISHED``) and beside the reference log.
 
-The full run takes about 4-5 minutes on 2 CPU cores (the gradient stage is most of it);
+The full run takes about 6-7 minutes on 2 CPU cores (the gradient stage is nearly all of it);
 ``--quick`` shortens every stage (the numbers then say nothing about the fit).
 
 Run:  python tutorials/02_reproduce_reference.py [--quick] [--out DIR]
@@ -94,11 +94,12 @@ def main():
     print(f"\nlog: {log_path}\nresults: {nc_path}\nfigure (the reference 3 x 4 layout): {fig_path}")
 
     # ------------------------------------------------------------------------------------------
-    run = json.loads(tree.attrs["settings"])
+    # Ours beside the published figures. fc_corr is over the upper triangle; the reference
+    # correlates every entry of the two matrices, which is fc_corr_all, "(all)" below.
+    # ------------------------------------------------------------------------------------------
+    run = json.loads(tree.attrs["settings"])  # the run's settings, stored as JSON in the results
     print(f"\nOurs beside the published figures (evaluation: {run['eval_ms'] / 1000:.0f} s of simulation, "
           f"FC from BOLD[{run['eval_discard']}:])")
-    # ------------------------------------------------------------------------------------------
-    # fc_corr here is over the upper triangle; the reference correlates every entry (fc_corr_all).
     print(f"{'stage':14s}{'fc_corr':>9s}{'(all)':>8s}{'published':>11s}{'fc_rmse':>10s}{'published':>11s}"
           f"{'stage time':>12s}")
     for stage in ("integration", "fic", "fic_eib", "gradient_eib"):
@@ -113,6 +114,14 @@ def main():
     print("(published 'fic' is the reference's 'before tuning (FIC only)' row.)")
     print(f"whole experiment: {wall:.0f} s")
 
+    grad_settings = json.loads(tree["gradient_eib"].attrs["settings"])
+    print("gradient_eib ran with: " + ", ".join(f"{k}={grad_settings[k]}" for k in
+                                                 ("optimizer", "learning_rate", "n_steps", "duration_ms", "discard",
+                                                  "noise_samples", "resample_noise") if k in grad_settings))
+    if grad_settings.get("noise_samples", 1) != 1 or grad_settings.get("resample_noise", False):
+        print("(the reference log's loss is on one fixed noise realisation; ours averages fresh realisations at\n"
+              " every step, so our loss curve is noisier and its values are not the same quantity step by step.)")
+
     eib_hist, grad_hist = tree["fic_eib/history"], tree["gradient_eib/history"]
     ref_r, ref_loss = REFERENCE_LOG["fic_eib_fc_corr"], REFERENCE_LOG["gradient_loss"]
     print("\nOurs beside the reference log (in-loop numbers, not evaluations):")
@@ -122,6 +131,17 @@ def main():
     print(f"  gradient loss at step 0: ours {loss[0]:.4f}, reference {ref_loss[0]:.4f}; "
           f"at the last step: ours {loss[-1]:.4f} (step {len(loss) - 1}), reference {ref_loss[-1]:.4f} (step 65); "
           f"lowest: ours {loss.min():.4f}, reference {min(ref_loss):.4f}")
+    # Where does each gradient fit start? Ours from the FIC+EIB result, so its step-0 loss is near
+    # FIC+EIB's evaluated fc_rmse; an estimate of the same loss for the untuned network (its
+    # evaluation's fc_rmse plus the activity term on its whole-run means) is printed beside it.
+    integ, fe = tree["integration/evaluation"], tree["fic_eib/evaluation"]
+    untuned = float(integ.fc_rmse) + float(((integ.mean_S_e - 0.25) ** 2).mean())
+    print(f"  where the fits start: our step 0 {loss[0]:.4f} against FIC+EIB's evaluated fc_rmse "
+          f"{float(fe.fc_rmse):.4f}; the untuned network's loss is about {untuned:.4f}, the reference's step 0 "
+          f"{ref_loss[0]:.4f}")
+    if not args.quick and abs(untuned - ref_loss[0]) < 0.5 * abs(loss[0] - ref_loss[0]):
+        print("  so the reference's gradient fit looks as if it started from the untuned parameters, where ours\n"
+              "  continues from FIC+EIB (which is why our curve starts lower).")
     if args.quick:
         print("  (--quick: shortened stages, so these are not comparable with the reference.)")
 

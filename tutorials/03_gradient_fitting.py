@@ -2,16 +2,19 @@
 
 What it teaches:
   * the ``gradient_eib`` routine: J_i, wLRE and wFFI fitted by reverse-mode gradients through a
-    whole simulation, loss = FC RMSE + activity_weight * (mean S_e - 0.25)^2;
+    whole simulation, loss = FC RMSE + activity_weight * (mean S_e - 0.25)^2, averaged over
+    ``noise_samples`` noise realisations;
   * starting it from a FIC+EIB result and running it directly (``GradientEIB(...).run``), with
-    the default ``optax.adamaxw``, then with other optax optimizers (adam; a chain with gradient
-    clipping and a decaying learning rate) and another weighting of the loss terms;
+    the default ``optax.adamaxw``, then with other optax optimizers (adam; a chain with a
+    decaying learning rate and clipped updates), another weighting of the loss terms, and the
+    reference's single fixed noise realisation;
   * the settings that decide memory and speed: the simulated duration per loss evaluation, the
-    hand-written adjoint (no delays) against checkpointed autodiff (delays), float32 against
-    float64; each measured on this machine.
+    number of noise realisations, the hand-written adjoint (no delays) against checkpointed
+    autodiff (delays), float32 against float64; each measured on this machine.
 
-Full mode: 16 steps per variant with the reference's 5-minute loss simulation (tutorial 02 runs
-the full 66); about 4-5 minutes on 2 CPU cores. ``--quick``: 2 steps with a 21.6 s simulation.
+Full mode: the reference FIC and FIC+EIB, then 16 steps per variant on a 150 s loss simulation
+(the reference simulates 300 s per loss; tutorial 02 runs that, 66 steps); about 5 minutes on
+2 CPU cores. ``--quick``: 2 steps per variant on a 21.6 s simulation.
 
 Run:  python tutorials/03_gradient_fitting.py [--quick] [--out DIR]
 """
@@ -39,10 +42,11 @@ from tvb_eib_plugin.routines.gradient import loss_terms, params_of  # noqa: E402
 
 # Full: the reference FIC/FIC+EIB, then 16 steps per variant on a 150 s loss simulation (the
 # reference simulates 300 s per loss evaluation; tutorial 02 runs that, 66 steps).
-FULL = dict(transient_ms=300_000.0, eval_ms=300_000.0, fic=200, eib=2000, steps=16, duration_ms=150_000.0,
-            discard=30, probe_ms=36_000.0)
-QUICK = dict(transient_ms=36_000.0, eval_ms=72_000.0, fic=150, eib=300, steps=2, duration_ms=21_600.0,
-             discard=5, probe_ms=14_400.0)
+FULL = dict(transient_ms=300_000.0, eval_ms=300_000.0, fic=200, eib=2000, window=150, steps=16,
+            duration_ms=150_000.0, discard=30, probe_ms=36_000.0, probe_rows_skipped=())
+# Quick: everything short; the memory table leaves out three of its rows (each is one more compilation).
+QUICK = dict(transient_ms=36_000.0, eval_ms=72_000.0, fic=60, eib=100, window=50, steps=2, duration_ms=21_600.0,
+             discard=5, probe_ms=14_400.0, probe_rows_skipped=("2x duration", "2 noise samples", "no checkpoint"))
 
 
 def main():
@@ -66,7 +70,8 @@ def main():
     # ------------------------------------------------------------------------------------------
     tree = run_experiment(routines=("fic", "fic_eib"), transient_ms=cfg["transient_ms"], eval_ms=cfg["eval_ms"],
                           routine_settings={"fic": {"n_iterations": cfg["fic"]},
-                                            "fic_eib": {"n_iterations": cfg["eib"]}}, log=None)
+                                            "fic_eib": {"n_iterations": cfg["eib"], "window": cfg["window"]}},
+                          log=None)
     tuned = tree["fic_eib"]
     print(f"   FIC+EIB: fc_corr {float(tuned.evaluation.fc_corr):.3f}, fc_rmse {float(tuned.evaluation.fc_rmse):.3f} "
           f"({tuned.attrs['wall_time_s']:.0f} s)")
@@ -150,6 +155,7 @@ def main():
          probe),
         ("float64, delays, autodiff + checkpoint", jnp.float64, True, 1, {}, probe),
     ]
+    rows = [r for r in rows if not any(k in r[0] for k in cfg["probe_rows_skipped"])]
     measured = []
     for label, dtype, delays, samples, flags, duration in rows:
         m = eib.network_from_connectome(con, delays=delays, dtype=dtype)
@@ -183,21 +189,25 @@ def main():
               f"{x['loss']:10.5f}{diff}")
     print("   (grad diff: max |grad - grad of the float64 adjoint| / max |grad|, where the loss is the same one.)")
     by = {x["label"]: x for x in measured}
-    a32, a32x2 = by["float32, no delays, adjoint"], by["float32, no delays, adjoint, 2x duration"]
-    a32n2 = by["float32, no delays, adjoint, 2 noise samples"]
-    a64, ck = by["float64, no delays, adjoint"], by["float64, no delays, autodiff + checkpoint"]
-    nock, dl = by["float64, no delays, autodiff, no checkpoint"], by["float64, delays, autodiff + checkpoint"]
+    a32, a64 = by["float32, no delays, adjoint"], by["float64, no delays, adjoint"]
+    ck, dl = by["float64, no delays, autodiff + checkpoint"], by["float64, delays, autodiff + checkpoint"]
     print("   Reading the table (this run's numbers):")
-    print(f"   - duration: twice the simulated time, {a32x2['run'] / a32['run']:.1f}x the time and "
-          f"{a32x2['temp'] / a32['temp']:.1f}x the memory; shorten duration_ms where memory is tight (fewer BOLD "
-          "samples for the FC: a noisier loss).")
-    print(f"   - noise_samples=2 simulates two realisations side by side: {a32n2['run'] / a32['run']:.1f}x the time, "
-          f"{a32n2['temp'] / a32['temp']:.1f}x the memory of one.")
+    if "float32, no delays, adjoint, 2x duration" in by:
+        a32x2 = by["float32, no delays, adjoint, 2x duration"]
+        print(f"   - duration: twice the simulated time, {a32x2['run'] / a32['run']:.1f}x the time and "
+              f"{a32x2['temp'] / a32['temp']:.1f}x the memory; shorten duration_ms where memory is tight (fewer "
+              "BOLD samples for the FC: a noisier loss).")
+    if "float32, no delays, adjoint, 2 noise samples" in by:
+        a32n2 = by["float32, no delays, adjoint, 2 noise samples"]
+        print(f"   - noise_samples=2 simulates two realisations side by side: {a32n2['run'] / a32['run']:.1f}x the "
+              f"time, {a32n2['temp'] / a32['temp']:.1f}x the memory of one.")
     print(f"   - no delays: the hand-written adjoint takes {a64['run']:.2f} s against {ck['run']:.2f} s for "
           f"checkpointed autodiff ({a64['temp']:.0f} MB against {ck['temp']:.0f} MB: the adjoint stores the S_e, "
           "S_i trajectories, checkpointing one carry per TR and recomputes).")
-    print(f"   - autodiff without checkpointing keeps every step's residuals: {nock['temp']:.0f} MB, "
-          f"{nock['temp'] / ck['temp']:.1f}x the checkpointed run's, growing with duration.")
+    if "float64, no delays, autodiff, no checkpoint" in by:
+        nock = by["float64, no delays, autodiff, no checkpoint"]
+        print(f"   - autodiff without checkpointing keeps every step's residuals: {nock['temp']:.0f} MB, "
+              f"{nock['temp'] / ck['temp']:.1f}x the checkpointed run's, growing with duration.")
     print(f"   - delays: gradients go through checkpointed autodiff of the delayed integration, {dl['run']:.2f} s "
           f"({dl['run'] / ck['run']:.1f}x the no-delay autodiff), {dl['temp']:.0f} MB against {ck['temp']:.0f} MB.")
     print(f"   - float32 against float64 (adjoint): {a32['run']:.2f} s against {a64['run']:.2f} s, {a32['temp']:.0f} "

@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fic-iterations", type=int)
     run.add_argument("--eib-iterations", type=int)
     run.add_argument("--eib-window", type=int, help="BOLD samples in the FIC+EIB FC window (default 150)")
+    run.add_argument("--gradient-steps", type=int, help="optimizer steps of gradient_eib (default 66)")
+    run.add_argument("--gradient-ms", type=float, help="simulated ms per gradient loss evaluation (default 300000)")
     run.add_argument("--transient-ms", type=float)
     run.add_argument("--eval-ms", type=float)
     run.add_argument("--delays", action="store_true", help="use conduction delays from tract lengths")
@@ -47,6 +49,9 @@ def _overrides(args) -> dict:
     for key, value in (("n_iterations", args.eib_iterations), ("window", args.eib_window)):
         if value is not None:
             rs.setdefault("fic_eib", {})[key] = value
+    for key, value in (("n_steps", args.gradient_steps), ("duration_ms", args.gradient_ms)):
+        if value is not None:
+            rs.setdefault("gradient_eib", {})[key] = value
     if rs:
         out["routine_settings"] = rs
     return out
