@@ -109,5 +109,5 @@ def _convergence(ax, h, label, c1, c2):
     (l2,) = ax2.plot(h["iteration"], h["fc_rmse"], lw=1.5, color=c2, label="FC RMSE")
     ax.set(xlabel=f"{label} iteration", ylabel="FC correlation (window)", title=f"{label}: Convergence")
     ax2.set_ylabel("FC RMSE (window)")
-    ax.legend(handles=[l1, l2], loc="upper left")
+    ax.legend(handles=[l1, l2], loc="center left")
     ax.grid(True, alpha=0.3)
