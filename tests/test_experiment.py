@@ -160,3 +160,9 @@ def test_uniform_coupling_exports_to_the_stock_tvb_model(dk):
     net = eib.network_from_connectome(dk, delays=False, wLRE=1.3, wFFI=1.3)
     assert type(tvb_model(net)).__name__ == "ReducedWongWangExcInh"
     assert float(tvb_model(net).G[0]) == 1.3 and type(tvb_coupling(net)).__name__ == "Linear"
+
+
+def test_settings_that_belong_to_a_passed_network_are_refused(dk):
+    net = eib.network_from_connectome(dk, delays=False)
+    with pytest.raises(eib.InputError, match="come from the network"):
+        run_experiment(network=net, fc_target=dk.fc_target, precision="float64", log=None)

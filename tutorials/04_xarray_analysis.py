@@ -105,8 +105,9 @@ def main():
           + ", ".join(f"{r} {v:.2f}" for r, v in zip(top.region_j.values, top.values)))
     h = fic.history
     mid = int(h.iteration[len(h.iteration) // 2])
-    print(f"   FIC history, mean S_e of L.TH at iterations 1, {mid} and {int(h.iteration[-1])}: "
-          + ", ".join(f"{float(h.mean_S_e.sel(region='L.TH', iteration=i)):.3f}" for i in (1, mid, int(h.iteration[-1]))))
+    its = (1, mid, int(h.iteration[-1]))
+    print(f"   FIC history, mean S_e of L.TH at iterations {its[0]}, {its[1]} and {its[2]}: "
+          + ", ".join(f"{float(h.mean_S_e.sel(region='L.TH', iteration=i)):.3f}" for i in its))
     tr = tree[f"{tuned_stage}/evaluation"].S_e_trace.sel(time=slice(0.0, 720.0), region=REGIONS)
     print(f"   S_e during the first TR of the evaluation (time in ms, {tr.sizes['time']} steps): "
           + ", ".join(f"{r} mean {float(tr.sel(region=r).mean()):.3f}" for r in REGIONS))
@@ -164,7 +165,8 @@ def main():
     print("   How to read these: the FIC+EIB update raises wLRE and lowers wFFI by the same step where the\n"
           "   window FC is below the target (and the reverse where above), so a high ratio marks an edge\n"
           "   whose FC the model had to lift; its relation to SC says whether the tuning worked with the\n"
-          "   structure (strong edges) or against it.")
+          "   structure (strong edges) or against it. Where wFFI has come close to 0 the log ratio is large:\n"
+          "   Spearman's rho (ranks) is the more robust of the two numbers.")
 
     # ------------------------------------------------------------------------------------------
     print("\n5. Figures")

@@ -102,8 +102,10 @@ def main():
     con = eib.load_bids(bids)  # measure names select the files: weights=, lengths=, fc= (these are the defaults)
     print(f"   eib.load_bids(folder): {con.n_regions} regions, name {con.name!r}, "
           f"tract lengths: {con.tract_lengths is not None}, FC: {con.fc_target is not None}")
-    same = all(np.allclose(getattr(con, k), getattr(dk, k), rtol=1e-7) for k in ("weights", "tract_lengths", "fc_target"))
-    print(f"   same matrices as dk_average (to the 8 digits written): {same}; same labels: {list(con.labels) == labels}")
+    same = all(np.allclose(getattr(con, k), getattr(dk, k), rtol=1e-7)
+               for k in ("weights", "tract_lengths", "fc_target"))
+    print(f"   same matrices as dk_average (to the 8 digits written): {same}; "
+          f"same labels: {list(con.labels) == labels}")
     print("   eib.load_connectome(folder) reads it too, as does the command line: "
           f"tvb-eib run --connectivity {bids}")
 
@@ -135,7 +137,8 @@ def main():
           f"fc.mat[FC] {fc_mat.shape}; the two FCs agree: {np.allclose(fc_tsv, fc_mat, atol=1e-7)}")
     mine = eib.Connectome(labels=plain_labels, weights=sc, tract_lengths=tl, fc_target=fc_mat, speed=3.0,
                           name="sub-01 (plain files)")
-    print(f"   eib.Connectome(labels, weights, tract_lengths, fc_target): {mine.n_regions} regions, checked on creation")
+    print(f"   eib.Connectome(labels, weights, tract_lengths, fc_target): {mine.n_regions} regions, "
+          "checked on creation")
     swapped = eib.load_connectome(bids, fc=os.path.join(plain, "fc.tsv"))  # any source, FC from a file
     print(f"   eib.load_connectome(bids_folder, fc='fc.tsv'): FC replaced from the file "
           f"(equal: {np.allclose(swapped.fc_target, fc_tsv)})")

@@ -152,6 +152,10 @@ def run_experiment(
     """
     log = log or (lambda _: None)
     settings = experiment if isinstance(experiment, ExperimentSettings) else get_experiment(experiment)
+    from_network = {"dataset", "normalise", "delays", "speed", "dt", "sigma_e", "tr_ms", "precision"}
+    if network is not None and from_network & set(overrides):
+        raise InputError(f"{sorted(from_network & set(overrides))} come from the network you pass; "
+                         "build the network with them instead")
     settings = settings.replace(**overrides)
     net, fc, labels, source, weights = _prepare(settings, connectome, network, fc_target, labels)
     order = dependency_order(list(settings.routines))
@@ -189,7 +193,7 @@ def run_experiment(
     _banner(log, f"  Algorithms complete. Results: {order}")
     log(f"  {'stage':14s}{'fc_corr':>9s}{'fc_rmse':>9s}   published (fc_corr, fc_rmse)")
     for st in stages:
-        pub = PUBLISHED.get(st.name)
+        pub = PUBLISHED.get(st.name) if source == "dk_average" else None
         log(f"  {st.name:14s}{st.evaluation.fc_corr:9.4f}{st.evaluation.fc_rmse:9.4f}   {pub or ''}")
     _banner(log, "Experiment complete.")
     attrs = _provenance(settings, source, order, time.perf_counter() - started)
