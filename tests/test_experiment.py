@@ -59,6 +59,12 @@ def test_results_are_labelled_and_survive_netcdf(reference, tmp_path, dk):
     xr.testing.assert_identical(load_results(path), tree)
     # selection by label works as users expect
     assert float(tree["fic"]["J_i"].sel(region="L.BSTS")) == float(tree["fic"]["J_i"][0])
+    # and the tuned model comes back from the file
+    from tvb_eib_plugin.results import tuned_model
+
+    base = eib.network_from_connectome(dk, delays=False)
+    back = tuned_model(load_results(path), "fic_eib", base)
+    np.testing.assert_array_equal(np.asarray(back.coupling.wFFI), tree["fic_eib"]["wFFI"].values)
 
 
 def test_figure_is_drawn(reference, tmp_path):

@@ -176,3 +176,18 @@ def stage_summary(tree: xr.DataTree) -> list[tuple[str, float, float]]:
             ev = node["evaluation"]
             out.append((name, float(ev["fc_corr"]), float(ev["fc_rmse"])))
     return out
+
+
+def tuned_model(tree: xr.DataTree, stage: str, model: NetworkModel) -> NetworkModel:
+    """``model`` with the tuned J_i, wLRE and wFFI of ``stage`` from a results tree.
+
+    The tree stores the tuned parameters, not the whole model: pass the network
+    the run started from (same regions, in the same order).
+    """
+    if stage not in tree.children:
+        raise KeyError(f"no stage {stage!r} in the results; stages: {list(tree.children)}")
+    node = tree[stage]
+    labels = [str(x) for x in node["region"].values]
+    if len(labels) != model.n_regions:
+        raise ValueError(f"the results have {len(labels)} regions, the model {model.n_regions}")
+    return model.with_tuned(J_i=node["J_i"].values, wLRE=node["wLRE"].values, wFFI=node["wFFI"].values)
