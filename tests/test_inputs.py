@@ -90,3 +90,16 @@ def test_node_parameters_are_checked():
         eib.node_params(4, J_ii=1.0)
     with pytest.raises(ValueError, match="shape"):
         eib.node_params(4, J_i=np.ones(3))
+
+
+def test_an_fc_file_with_labels_in_another_order_is_refused(tmp_path, dk):
+    import pandas as pd
+
+    frame = pd.DataFrame(dk.fc_target, index=dk.labels, columns=dk.labels)
+    frame.to_csv(tmp_path / "fc_ok.csv")
+    assert eib.load_connectome("dk_average", fc=tmp_path / "fc_ok.csv").fc_target.shape == (84, 84)
+    order = list(reversed(dk.labels))
+    frame.loc[order, order].to_csv(tmp_path / "fc_reordered.csv")
+    with pytest.raises(eib.InputError, match="different order"):
+        eib.load_connectome("dk_average", fc=tmp_path / "fc_reordered.csv")
+    np.testing.assert_allclose(eib.load_matrix(tmp_path / "fc_ok.csv"), dk.fc_target)

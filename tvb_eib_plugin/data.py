@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .validation import InputError, check_fc, check_labels, check_square, check_weights
+from .validation import InputError, check_fc, check_labels, check_labels_agree, check_square, check_weights
 
 SHIPPED = ("dk_average",)
 TVB_DATA = ("connectivity_66", "connectivity_68", "connectivity_76", "connectivity_96", "connectivity_192")
@@ -73,7 +73,13 @@ class Connectome:
         return None if self.tract_lengths is None else self.tract_lengths / self.speed
 
     def with_fc(self, fc) -> "Connectome":
-        return dataclasses.replace(self, fc_target=load_matrix(fc) if isinstance(fc, (str, os.PathLike)) else fc)
+        """A copy with target FC ``fc`` (array or file); a file's region labels, when it
+        has them, must name this connectome's regions in the same order."""
+        if isinstance(fc, (str, os.PathLike)):
+            fc, labels = load_labelled_matrix(fc)
+            if labels is not None:
+                check_labels_agree(self.labels, labels, f"{self.name} labels", "the FC file's labels")
+        return dataclasses.replace(self, fc_target=fc)
 
 
 def normalise_weights(weights: np.ndarray, mode: str = "max") -> np.ndarray:
@@ -90,8 +96,13 @@ def load_matrix(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
     """Read a square matrix from .npy, .csv, .tsv, .txt or .mat (``key``: the variable).
 
     Text files may have a header row and a label column; they are detected
-    and dropped.
+    and dropped (:func:`load_labelled_matrix` keeps the labels).
     """
+    return load_labelled_matrix(path, key)[0]
+
+
+def load_labelled_matrix(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarray, list[str] | None]:
+    """A square matrix and the region labels of its text header (or label column), if any."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"no such file: {path}")
@@ -101,13 +112,14 @@ def load_matrix(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
     elif ext == ".mat":
         arr = _load_mat(path, key)
     elif ext in (".csv", ".tsv", ".txt", ".dat"):
-        arr = _load_text(path, "," if ext == ".csv" else None)
+        arr, labels = _load_text(path, "," if ext == ".csv" else None)
+        return check_square(arr, path), labels
     else:
         raise InputError(f"{path}: unknown matrix format {ext!r}; use .npy, .csv, .tsv, .txt or .mat")
-    return check_square(arr, path)
+    return check_square(arr, path), None
 
 
-def _load_text(path: str, delimiter: str | None) -> np.ndarray:
+def _load_text(path: str, delimiter: str | None) -> tuple[np.ndarray, list[str] | None]:
     with open(path) as fh:
         rows = [re.split(r"[,\t ]+" if delimiter is None else delimiter, ln.strip()) for ln in fh if ln.strip()]
 
@@ -118,12 +130,15 @@ def _load_text(path: str, delimiter: str | None) -> np.ndarray:
         except ValueError:
             return False
 
+    labels = None
     if rows and not all(numeric(c) for c in rows[0][1:]):
-        rows = rows[1:]
+        header, rows = rows[0], rows[1:]
+        labels = header[-len(rows):] if rows else None
     if rows and not numeric(rows[0][0]):
+        labels = labels or [r[0] for r in rows]
         rows = [r[1:] for r in rows]
     try:
-        return np.array([[float(c) for c in r] for r in rows])
+        return np.array([[float(c) for c in r] for r in rows]), labels
     except ValueError as err:
         raise InputError(f"{path}: not a numeric matrix ({err})") from None
 
