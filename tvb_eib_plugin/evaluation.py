@@ -50,7 +50,7 @@ def evaluate(
 
     The first ``display_trs`` TRs keep every step of S_e, for plotting.
     """
-    state = SimState(integ=state.integ, bold=state.bold, key=key)
+    state = state.with_key(key)
     head = simulate(model, state, display_trs * model.bold.period_ms, record_trace=True)
     rest = simulate(model, head.state, duration_ms - display_trs * model.bold.period_ms, progress=progress)
     bold = np.concatenate([head.bold, rest.bold])

@@ -24,7 +24,7 @@ from .evaluation import evaluate
 from .network import NetworkModel, initial_state, network_from_connectome
 from .results import StageRecord, build_results
 from .routines import TuningState, dependency_order, get_routine
-from .routines.fic import stage_key
+from .routines.registry import stage_key
 from .simulate import simulate
 from .validation import InputError, check_fc, check_labels
 
@@ -118,7 +118,7 @@ def _prepare(settings: ExperimentSettings, connectome, network, fc_target, label
             fc = load_matrix(fc)
         fc = check_fc(fc, "fc_target", network.n_regions)
         source = "user network" if not isinstance(connectome, Connectome) else connectome.name
-        return network.replace(), fc, labels, source, np.asarray(network.coupling.weights)
+        return network, fc, labels, source, np.asarray(network.coupling.weights)
     con = load_connectome(connectome if connectome is not None else settings.dataset, fc=fc_target,
                           labels=labels, speed=settings.speed)
     if con.fc_target is None:

@@ -114,6 +114,10 @@ class SimState:
         """(2, N) current (S_e, S_i)."""
         return self.integ.S
 
+    def with_key(self, key: jax.Array) -> "SimState":
+        """The same state with another noise key."""
+        return dataclasses.replace(self, key=key)
+
 
 def initial_state(model: NetworkModel, seed: int | jax.Array = 0, S0=0.001) -> SimState:
     """Constant initial history at ``S0`` (scalar, or (2, N)) and a noise key from ``seed``."""

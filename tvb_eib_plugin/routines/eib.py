@@ -16,13 +16,12 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..coupling import effective
 from ..metrics import fc, fc_corr, fc_rmse, rowwise_rmse
 from ..network import NetworkModel, SimState
 from ..simulate import tr_step
-from .fic import activity_line, activity_records, fic_update, stage_key
+from .fic import activity_line, activity_records, fic_update
 from .loop import run_chunks
 from ..validation import InputError
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
@@ -93,7 +92,7 @@ class FICEIB(Routine):
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         dtype = start.model.dtype
         window = self._initial_window(start, previous, log).astype(dtype)
-        sim = SimState(integ=start.sim.integ, bold=start.sim.bold, key=stage_key(self.seed, self.name))
+        sim = self.stage_sim(start)
         hp = {k: jnp.asarray(getattr(self, k), dtype) for k in ("eta_fic", "eta_eib", "target", "n_iterations")}
         target = jnp.asarray(target_fc, dtype)
         log(f"Running {self.name} algorithm for {self.n_iterations} iterations...")

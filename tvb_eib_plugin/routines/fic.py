@@ -8,7 +8,6 @@ more inhibition where excitation is above target, less where below.
 from __future__ import annotations
 
 import functools
-import zlib
 
 import jax
 import jax.numpy as jnp
@@ -23,11 +22,6 @@ from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningStat
 def fic_update(J_i: jax.Array, mean_S_e: jax.Array, mean_S_i: jax.Array, eta, target) -> jax.Array:
     """J_i <- J_i + eta (mean_S_i mean_S_e - target mean_S_i); all (N,)."""
     return J_i + eta * (mean_S_i * mean_S_e - target * mean_S_i)
-
-
-def stage_key(seed: int, name: str) -> jax.Array:
-    """The noise key of a routine: its seed, folded with its name so stages differ."""
-    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
 def activity_records(rec) -> dict:
@@ -68,7 +62,7 @@ class FIC(Routine):
                            doc="iterations per compiled chunk, and between progress lines")
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
-        sim = SimState(integ=start.sim.integ, bold=start.sim.bold, key=stage_key(self.seed, self.name))
+        sim = self.stage_sim(start)
         dtype = start.model.dtype
         eta, target = jnp.asarray(self.eta, dtype), jnp.asarray(self.target, dtype)
         log(f"Running {self.name} algorithm for {self.n_iterations} iterations...")

@@ -1,7 +1,7 @@
 """Gradient-based EI fitting: J_i, wLRE and wFFI by reverse mode through a 5-minute simulation.
 
-One loss evaluation simulates ``duration_ms`` from the stage's starting state
-with a fixed noise key, computes BOLD and::
+One loss evaluation simulates ``duration_ms`` from the stage's starting state,
+computes BOLD and::
 
     loss = RMSE(FC(BOLD[discard:]), FC_target)
            + activity_weight * mean_i (mean of S_e_i over the last 500 steps - target)^2
@@ -38,7 +38,6 @@ from ..coupling import effective
 from ..integrate import IntegratorState, draw_noise, integrate
 from ..metrics import fc, fc_corr, fc_rmse
 from ..network import NetworkModel, SimState
-from .fic import stage_key
 from .loop import run_chunks
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 
@@ -117,7 +116,7 @@ def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.
     if ls.noise_samples > 1:
         keys = jax.random.split(sim.key, ls.noise_samples)
         one = dataclasses.replace(ls, noise_samples=1)
-        terms = jax.vmap(lambda k: loss_terms(p, model, SimState(sim.integ, sim.bold, k), fc_target, one))(keys)
+        terms = jax.vmap(lambda k: loss_terms(p, model, sim.with_key(k), fc_target, one))(keys)
         return jax.tree_util.tree_map(jnp.mean, terms)
     m = with_params(model, p)
     S_e = simulate_S_e(m, sim, ls.n_tr, ls.checkpoint, ls.adjoint)
@@ -147,7 +146,7 @@ def optimizer_chunk(p, opt_state, model, sim, fc_target, ls: LossSettings, optim
 
     def body(carry, k):
         p, opt_state = carry
-        s = SimState(sim.integ, sim.bold, jax.random.fold_in(sim.key, k)) if resample_noise else sim
+        s = sim.with_key(jax.random.fold_in(sim.key, k)) if resample_noise else sim
         (_, terms), grads = jax.value_and_grad(loss, has_aux=True)(p, model, s, fc_target, ls)
         updates, opt_state = optimizer.update(grads, opt_state, p)
         return (project(optax.apply_updates(p, updates)), opt_state), terms
@@ -198,7 +197,7 @@ class GradientEIB(Routine):
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         model = start.model
-        sim = SimState(integ=start.sim.integ, bold=start.sim.bold, key=stage_key(self.seed, self.name))
+        sim = self.stage_sim(start)
         opt = self.optimizer if self.optimizer is not None else optax.adamaxw(self.learning_rate)
         ls = self.loss_settings(model)
         fc_t = jnp.asarray(target_fc, jnp.float64)

@@ -10,6 +10,7 @@ runner can order routines by dependency and users can add their own.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Callable, ClassVar
 
 import jax
@@ -103,8 +104,14 @@ class Routine(HasTraits):
     def run(self, start: TuningState, target_fc: np.ndarray, previous: dict[str, StageResult], log: Log) -> StageResult:
         raise NotImplementedError
 
-    def key(self) -> jax.Array:
-        return jax.random.key(self.seed)
+    def stage_sim(self, start: TuningState) -> SimState:
+        """The starting simulation state with this routine's own noise key."""
+        return start.sim.with_key(stage_key(self.seed, self.name))
+
+
+def stage_key(seed: int, name: str) -> jax.Array:
+    """The noise key of a stage: its seed, folded with its name so stages differ."""
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
 _REGISTRY: dict[str, type[Routine]] = {}
