@@ -3,6 +3,8 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
+from tvb_eib_plugin.validation import InputError
 from tvb.basic.neotraits.ex import TraitValueError
 
 import tvb_eib_plugin as eib
@@ -38,7 +40,12 @@ def test_hyperparameters_have_defaults_bounds_and_docs():
     with pytest.raises(TraitValueError, match="within"):
         FIC(eta=-1.0)
     with pytest.raises(TraitValueError, match="within"):
-        FICEIB(target=1.5)
+        FICEIB(target=150.0)
+    with pytest.raises(InputError, match="gating rule's target"):
+        FICEIB(target=1.5).check_plan({})  # a rate in Hz needs rule='rate'
+    FICEIB(rule="rate", target=4.0).check_plan({})
+    with pytest.raises(TraitValueError):
+        FIC(rule="voltage")
 
 
 def test_dependency_cycles_are_refused():

@@ -1,5 +1,8 @@
 """BOLD from S_e through TVB's first-order Volterra HRF kernel, in streaming form.
 
+(:func:`bold_init` and :func:`bold_update` also serve the Balloon-Windkessel
+model of :mod:`balloon`, so simulations take either.)
+
 TVB's ``monitors.Bold`` averages the observed variable into a "stock" sampled
 every 4 ms, and at every TR takes a dot product of the last 20 s of stock with
 the kernel ``h(t) = 1/3 exp(-0.5 t / tau_s) sin(w t) / w``:
@@ -22,6 +25,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .balloon import BalloonBold, BalloonState, balloon_init, balloon_update
 
 #: TVB's stock sampling period for the BOLD monitor (ms).
 STOCK_PERIOD_MS = 4.0
@@ -111,14 +116,21 @@ class BoldState:
     n_written: jax.Array
 
 
-def bold_init(cfg: HRFBold, S_e0: jax.Array) -> BoldState:
-    """A buffer filled with ``S_e0`` (N,): the history of a system at rest there."""
+def bold_init(cfg: HRFBold | BalloonBold, S_e0: jax.Array) -> BoldState | BalloonState:
+    """A buffer filled with ``S_e0`` (N,): the history of a system at rest there.
+
+    For :class:`BalloonBold` settings, the haemodynamic state at rest.
+    """
+    if isinstance(cfg, BalloonBold):
+        return balloon_init(cfg, S_e0)
     buffer = jnp.broadcast_to(S_e0, (cfg.buffer_len, S_e0.shape[-1])).astype(S_e0.dtype)
     return BoldState(buffer=buffer, n_written=jnp.zeros((), jnp.int32))
 
 
-def bold_update(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> tuple[BoldState, jax.Array]:
+def bold_update(cfg: HRFBold | BalloonBold, state, S_e_steps: jax.Array) -> tuple:
     """Append one TR of S_e and return the BOLD sample at its end.
+
+    Either observation model: the HRF kernel here, or :mod:`balloon`'s ODE.
 
     Args:
         S_e_steps: (steps_per_tr, N) S_e at every integration step of the TR.
@@ -126,6 +138,8 @@ def bold_update(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> tuple[B
     Returns:
         The new state and BOLD, (N,), dimensionless (fractional signal change).
     """
+    if isinstance(cfg, BalloonBold):
+        return balloon_update(cfg, state, S_e_steps)
     n = S_e_steps.shape[-1]
     stock = S_e_steps.reshape(cfg.stock_per_tr, cfg.steps_per_stock, n).mean(axis=1)
     n_slots = cfg.buffer_len // cfg.stock_per_tr

@@ -83,32 +83,57 @@ class EffectiveCoupling:
 
     ``stacked`` is (2, N, N): weights * wLRE and weights * wFFI.  Computing it
     once per simulation keeps the elementwise products out of the time loop.
+    ``gather_base`` (N * N,) int32 locates every edge's delayed source in the
+    history ring (see :func:`afferent`); None without delays.
     """
 
     stacked: jax.Array
-    idelays: jax.Array
+    gather_base: jax.Array | None
     horizon: int = dataclasses.field(metadata=dict(static=True), default=1)
 
 
 def effective(c: DualCoupling) -> EffectiveCoupling:
     stacked = jnp.stack([c.weights * c.wLRE, c.weights * c.wFFI])
-    return EffectiveCoupling(stacked=stacked, idelays=c.idelays, horizon=c.horizon)
+    base = None
+    if c.horizon > 1:
+        n = c.n_regions
+        base = ((c.horizon - c.idelays) * n + jnp.arange(n, dtype=jnp.int32)[None, :]).reshape(-1)
+    return EffectiveCoupling(stacked=stacked, gather_base=base, horizon=c.horizon)
+
+
+def history_init(S_e0: jax.Array, horizon: int) -> jax.Array | None:
+    """A history ring at rest at ``S_e0`` (N,): flat (2 * horizon * N,), or None without delays."""
+    if horizon <= 1:
+        return None
+    return jnp.tile(S_e0, 2 * horizon)
+
+
+def history_write(history: jax.Array, S_e: jax.Array, step: jax.Array, horizon: int) -> jax.Array:
+    """Store the state reached at ``step`` in both of its rows (see :func:`afferent`)."""
+    n = S_e.shape[0]
+    row = step % horizon
+    history = jax.lax.dynamic_update_slice(history, S_e, (row * n,))
+    return jax.lax.dynamic_update_slice(history, S_e, ((row + horizon) * n,))
 
 
 def afferent(ec: EffectiveCoupling, history: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Long-range inputs (c_lre, c_ffi), each (N,), for the step about to be taken.
 
     Args:
-        history: ring buffer of past S_e, (horizon, N); the state reached at
-            step k is stored in row ``k % horizon``.
+        history: without delays, (1, N) current S_e.  With delays the flat
+            ring of :func:`history_init`: 2 * horizon rows of N, the state reached
+            at step k stored in rows ``k % horizon`` and ``k % horizon + horizon``.
         step: index of the step about to be computed; it reads the state of
             step ``step - 1 - delay`` as TVB's history does.
+
+    Storing each state twice lets one flat gather at ``gather_base + p N``
+    (p the row of step - 1) find every delayed source without a modulo per
+    edge: on XLA:CPU that halves the cost of the delayed coupling.
     """
     if ec.horizon == 1:
         c = ec.stacked @ history[0]
         return c[0], c[1]
-    n = history.shape[1]
-    rows = (step - 1 - ec.idelays) % ec.horizon
-    delayed = history[rows, jnp.arange(n)[None, :]]
+    n = ec.stacked.shape[-1]
+    delayed = history[ec.gather_base + ((step - 1) % ec.horizon) * n].reshape(n, n)
     c = jnp.sum(ec.stacked * delayed[None], axis=-1)
     return c[0], c[1]

@@ -149,10 +149,16 @@ def dfun(
     Returns:
         (dS_e/dt, dS_i/dt), each shape (N,), in 1/ms.
     """
+    dS_e, dS_i, _, _ = dfun_and_rates(S_e, S_i, c_lre, c_ffi, p)
+    return dS_e, dS_i
+
+
+def dfun_and_rates(S_e, S_i, c_lre, c_ffi, p: NodeParams) -> tuple[jax.Array, ...]:
+    """(dS_e/dt, dS_i/dt, r_e, r_i): :func:`dfun` and the firing rates (Hz) it uses."""
     r_e, r_i = firing_rates(S_e, S_i, c_lre, c_ffi, p)
     dS_e = -S_e / p.tau_e + (1.0 - S_e) * r_e * p.gamma_e
     dS_i = -S_i / p.tau_i + r_i * p.gamma_i
-    return dS_e, dS_i
+    return dS_e, dS_i, r_e, r_i
 
 
 def firing_rates(

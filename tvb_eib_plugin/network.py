@@ -7,9 +7,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from .balloon import BalloonBold, BalloonState, balloon_bold
 from .bold import BoldState, HRFBold, bold_init, hrf_bold
 from .coupling import DualCoupling, dual_coupling
-from .integrate import Heun, IntegratorState, heun, integrator_init
+from .integrate import Integrator, IntegratorState, integrator, integrator_init
 from .model import NodeParams, node_params
 
 
@@ -24,8 +25,8 @@ class NetworkModel:
 
     node: NodeParams
     coupling: DualCoupling
-    integrator: Heun
-    bold: HRFBold
+    integrator: Integrator
+    bold: HRFBold | BalloonBold
 
     def replace(self, **changes) -> "NetworkModel":
         return dataclasses.replace(self, **changes)
@@ -63,6 +64,9 @@ def network_model(
     tr_ms: float = 720.0,
     wLRE=1.0,
     wFFI=1.0,
+    scheme: str = "heun",
+    bold: str = "hrf",
+    bold_step_ms: float | None = None,
     dtype=jnp.float64,
     **node_overrides,
 ) -> NetworkModel:
@@ -73,6 +77,10 @@ def network_model(
         delays_ms: optional (N, N) conduction delays in ms.
         dt: integration step, ms.  sigma_e, sigma_i: noise std per sqrt(ms).
         tr_ms: BOLD repetition time, ms.
+        wLRE, wFFI: scalar (a global coupling) or (N, N) starting couplings.
+        scheme: ``"heun"`` (TVB's) or ``"euler"`` (Euler-Maruyama).
+        bold: ``"hrf"`` (TVB's Volterra kernel) or ``"balloon"`` (Balloon-Windkessel ODE,
+            Euler steps of ``bold_step_ms``, default ``dt``).
         node_overrides: node parameters (see :data:`model.PARAMETERS`).
     """
     from .validation import check_weights
@@ -82,9 +90,19 @@ def network_model(
     return NetworkModel(
         node=node_params(n, dtype=dtype, **node_overrides),
         coupling=dual_coupling(weights, wLRE, wFFI, delays_ms=delays_ms, dt=dt, dtype=dtype),
-        integrator=heun(dt, sigma_e, sigma_i, dtype=dtype),
-        bold=hrf_bold(dt=dt, period_ms=tr_ms, dtype=dtype),
+        integrator=integrator(scheme, dt, sigma_e, sigma_i, dtype=dtype),
+        bold=_observation(bold, dt, tr_ms, bold_step_ms, dtype),
     )
+
+
+def _observation(kind: str, dt: float, tr_ms: float, step_ms, dtype) -> HRFBold | BalloonBold:
+    if kind == "hrf":
+        if step_ms is not None:
+            raise ValueError("bold_step_ms applies to the Balloon-Windkessel model (bold='balloon') only")
+        return hrf_bold(dt=dt, period_ms=tr_ms, dtype=dtype)
+    if kind == "balloon":
+        return balloon_bold(dt=dt, period_ms=tr_ms, step_ms=step_ms, dtype=dtype)
+    raise ValueError(f"bold must be 'hrf' or 'balloon', got {kind!r}")
 
 
 def network_from_connectome(con, *, normalise: str = "max", delays: bool = True, **kwargs) -> NetworkModel:
@@ -106,7 +124,7 @@ class SimState:
     """What carries over from one stretch of simulation to the next."""
 
     integ: IntegratorState
-    bold: BoldState
+    bold: BoldState | BalloonState
     key: jax.Array
 
     @property

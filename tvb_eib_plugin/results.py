@@ -37,7 +37,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "fc_corr_all": ("1", "Pearson correlation of simulated and target FC, all entries (reference convention)"),
     "fc_rmse": ("1", "root mean square difference of simulated and target FC"),
     "fc_mean": ("1", "mean off-diagonal FC of the in-loop window"),
-    "bold": ("1", "BOLD signal (fractional change, Volterra HRF kernel)"),
+    "bold": ("1", "BOLD signal (fractional change; the model's observation: HRF kernel or Balloon-Windkessel)"),
+    "rate_e": ("Hz", "excitatory firing rate H(x_e) averaged over the TR"),
+    "rate_i": ("Hz", "inhibitory firing rate H(x_i) averaged over the TR"),
+    "eta_eib": ("1", "EIB learning rate in effect at the iteration"),
+    "stage": ("1", "EIB schedule stage (0-based) of the iteration"),
     "S_e_trace": ("1", "excitatory gating S_e at every integration step"),
     "mean_S_e": ("1", "excitatory gating S_e averaged over time"),
     "mean_S_i": ("1", "inhibitory gating S_i averaged over time"),
@@ -114,6 +118,9 @@ def _evaluation(ev: Evaluation, model: NetworkModel, labels) -> xr.Dataset:
 
 
 def _history(history: dict[str, np.ndarray], labels, dim: str) -> xr.Dataset:
+    """Records along ``dim``; a thinned history carries its own ``iteration`` (block means end there)."""
+    history = dict(history)
+    index = history.pop("iteration", None)
     n = len(next(iter(history.values())))
     data = {}
     for k, v in history.items():
@@ -121,7 +128,11 @@ def _history(history: dict[str, np.ndarray], labels, dim: str) -> xr.Dataset:
         data[k] = ((dim, "region") if v.ndim == 2 else (dim,), v)
     # optimizer steps count from 0 as the reference log does; tuning iterations from 1
     start = 0 if dim == "step" else 1
-    return _annotate(xr.Dataset(data, coords={dim: np.arange(start, n + start), "region": labels}))
+    coord = np.arange(start, n + start) if index is None else np.asarray(index)
+    ds = xr.Dataset(data, coords={dim: coord, "region": labels})
+    if index is not None:
+        ds.attrs["thinned"] = "each record is the mean over the iterations since the previous one"
+    return _annotate(ds)
 
 
 def _attr_value(v):

@@ -28,11 +28,14 @@ class TRRecord(NamedTuple):
     mean_S: (2, N) mean of (S_e, S_i) over the TR's steps.
     bold: (N,) BOLD sample at the end of the TR.
     trace: (steps_per_tr, 2, N) every step's state, or None when not recorded.
+    mean_rate: (2, N) mean excitatory and inhibitory firing rates (Hz) over
+        the TR, or None when not asked for.
     """
 
     mean_S: jax.Array
     bold: jax.Array
     trace: jax.Array | None
+    mean_rate: jax.Array | None = None
 
 
 class SimulationDiverged(RuntimeError):
@@ -44,17 +47,19 @@ class SimulationDiverged(RuntimeError):
 
 
 def tr_step(
-    model: NetworkModel, ec: EffectiveCoupling, state: SimState, record_trace: bool = False
+    model: NetworkModel, ec: EffectiveCoupling, state: SimState, record_trace: bool = False, rates: bool = False
 ) -> tuple[SimState, TRRecord]:
-    """Simulate one TR from ``state``; pure and traceable."""
+    """Simulate one TR from ``state``; pure and traceable.  ``rates``: also record mean firing rates."""
     key, sub = jax.random.split(state.key)
     n_steps = model.bold.steps_per_tr
     z = draw_noise(model.integrator, sub, n_steps, model.n_regions, model.dtype)
-    integ, (S_e, S_i) = integrate(model.node, ec, model.integrator, state.integ, z, n_steps)
+    integ, series = integrate(model.node, ec, model.integrator, state.integ, z, n_steps, rates=rates)
+    S_e, S_i = series[:2]
     bold_state, bold = bold_update(model.bold, state.bold, S_e)
     mean_S = jnp.stack([S_e.mean(axis=0), S_i.mean(axis=0)])
     trace = jnp.stack([S_e, S_i], axis=1) if record_trace else None
-    record = TRRecord(mean_S=mean_S, bold=bold, trace=trace)
+    mean_rate = jnp.stack([series[2].mean(axis=0), series[3].mean(axis=0)]) if rates else None
+    record = TRRecord(mean_S=mean_S, bold=bold, trace=trace, mean_rate=mean_rate)
     return SimState(integ=integ, bold=bold_state, key=key), record
 
 

@@ -1,8 +1,14 @@
-"""Feedback inhibition control (Deco et al. 2014): tune J_i so mean S_e sits at a target.
+"""Feedback inhibition control: tune each region's local inhibition J_i so excitation sits at a target.
 
-Each iteration simulates one TR and moves every region's local inhibitory
-coupling by ``eta * mean(S_i) * (mean(S_e) - target)`` (means over the TR):
-more inhibition where excitation is above target, less where below.
+Each iteration simulates one TR and moves J_i, with means over the TR, by
+one of two rules:
+
+- ``"gating"`` (Deco et al. 2014, the reference workflow): ``eta * mean(S_i) *
+  (mean(S_e) - target)``, target a mean S_e (0.25);
+- ``"rate"`` (Vogels et al. 2011, as Schirner et al. 2023 ran it):
+  ``J_i <- max(0, J_i + eta * r_I * (r_E - target))``, rates in Hz, target 4 Hz.
+
+Either way: more inhibition where excitation is above target, less where below.
 """
 
 from __future__ import annotations
@@ -16,7 +22,11 @@ from ..coupling import effective
 from ..network import NetworkModel, SimState
 from ..simulate import tr_step
 from .loop import run_chunks
-from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
+from ..validation import InputError
+from .registry import Attr, BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
+
+
+FIC_RULES = ("gating", "rate")
 
 
 def fic_update(J_i: jax.Array, mean_S_e: jax.Array, mean_S_i: jax.Array, eta, target) -> jax.Array:
@@ -24,20 +34,47 @@ def fic_update(J_i: jax.Array, mean_S_e: jax.Array, mean_S_i: jax.Array, eta, ta
     return J_i + eta * (mean_S_i * mean_S_e - target * mean_S_i)
 
 
+def fic_rate_update(J_i: jax.Array, rate_e: jax.Array, rate_i: jax.Array, eta, target) -> jax.Array:
+    """J_i <- max(0, J_i + eta (r_I r_E - target r_I)); rates (N,) in Hz, target in Hz."""
+    return jnp.maximum(J_i + eta * (rate_i * rate_e - target * rate_i), 0.0)
+
+
+def fic_step(rule: str, J_i: jax.Array, rec, eta, target) -> jax.Array:
+    """One FIC update from a TR's record by ``rule`` (``"gating"`` or ``"rate"``)."""
+    if rule == "rate":
+        return fic_rate_update(J_i, rec.mean_rate[0], rec.mean_rate[1], eta, target)
+    return fic_update(J_i, rec.mean_S[0], rec.mean_S[1], eta, target)
+
+
+def rule_trait():
+    return Attr(field_type=str, default="gating", choices=FIC_RULES, label="FIC rule",
+                doc="'gating': Deco et al. (2014) on mean S_e, target a gating value (0.25); "
+                    "'rate': Vogels et al. (2011) on firing rates, target in Hz (4.0), J_i kept >= 0")
+
+
+def check_target(rule: str, target: float, who: str) -> None:
+    if rule == "gating" and not target < 1.0:
+        raise InputError(f"{who}: the gating rule's target is a mean S_e in (0, 1), got {target}; "
+                         "for a firing-rate target in Hz set rule='rate'")
+
+
 def activity_records(rec) -> dict:
-    """Per-iteration records every routine keeps: region means and the BOLD sample."""
-    return dict(mean_S_e=rec.mean_S[0], mean_S_i=rec.mean_S[1], bold=rec.bold)
+    """Per-iteration records every routine keeps: region means, rates if measured, the BOLD sample."""
+    out = dict(mean_S_e=rec.mean_S[0], mean_S_i=rec.mean_S[1], bold=rec.bold)
+    if rec.mean_rate is not None:
+        out.update(rate_e=rec.mean_rate[0], rate_i=rec.mean_rate[1])
+    return out
 
 
-@functools.partial(jax.jit, static_argnames=("n",))
-def fic_chunk(model: NetworkModel, sim: SimState, eta, target, n: int):
+@functools.partial(jax.jit, static_argnames=("n", "rule"))
+def fic_chunk(model: NetworkModel, sim: SimState, eta, target, n: int, rule: str = "gating"):
     """``n`` FIC iterations in one scan; returns (model, sim) and per-iteration records."""
     ec = effective(model.coupling)  # J_i does not enter the coupling
 
     def body(carry, _):
         J_i, sim = carry
-        sim, rec = tr_step(model.with_tuned(J_i=J_i), ec, sim)
-        J_i = fic_update(J_i, rec.mean_S[0], rec.mean_S[1], eta, target)
+        sim, rec = tr_step(model.with_tuned(J_i=J_i), ec, sim, rates=rule == "rate")
+        J_i = fic_step(rule, J_i, rec, eta, target)
         return (J_i, sim), dict(activity_records(rec), J_i=J_i)
 
     (J_i, sim), records = jax.lax.scan(body, (model.node.J_i, sim), None, length=n)
@@ -54,20 +91,26 @@ class FIC(Routine):
     """Feedback inhibition control: local inhibition J_i so that mean S_e = target."""
 
     name = "fic"
-    summary = "feedback inhibition control: local inhibition J_i so that mean S_e = target"
+    summary = "feedback inhibition control: local inhibition J_i so that mean S_e (or the E rate) = target"
+    rule = rule_trait()
     eta = BoundedFloat(0.5, 0.0, 10.0, label="eta", doc="learning rate of the J_i update")
-    target = BoundedFloat(0.25, 0.01, 0.99, label="target", doc="target mean S_e per region")
+    target = BoundedFloat(0.25, 0.01, 100.0, label="target",
+                          doc="target mean S_e per region (gating rule) or excitatory rate in Hz (rate rule)")
     n_iterations = BoundedInt(200, 1, 10**7, label="iterations", doc="iterations, one TR of simulation each")
     log_every = BoundedInt(10, 1, 10**7, label="log every",
                            doc="iterations per compiled chunk, and between progress lines")
 
+    def check_plan(self, plan) -> None:
+        check_target(self.rule, self.target, self.name)
+
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
+        check_target(self.rule, self.target, self.name)
         sim = self.stage_sim(start)
         dtype = start.model.dtype
         eta, target = jnp.asarray(self.eta, dtype), jnp.asarray(self.target, dtype)
         log(f"Running {self.name} algorithm for {self.n_iterations} iterations...")
         (model, sim), history, seconds = run_chunks(
-            lambda carry, first, n: fic_chunk(*carry, eta, target, n),
+            lambda carry, first, n: fic_chunk(*carry, eta, target, n, self.rule),
             (start.model, sim), self.n_iterations, self.log_every,
             lambda done, last: activity_line(done, self.n_iterations, last), log)
         log(f"{self.name} complete!")

@@ -25,6 +25,10 @@ def run_chunks(
     every: int,
     log_line: Callable[[int, dict], str | None],
     log: Callable[[str], None],
+    *,
+    first: int = 0,
+    thin: int = 1,
+    after_chunk: Callable[[Any, int, dict], None] | None = None,
 ) -> tuple[Any, dict[str, np.ndarray], float]:
     """Run ``chunk(carry, first_iteration, size)`` until ``n_iterations`` are done.
 
@@ -33,12 +37,26 @@ def run_chunks(
     last_records)`` may return a line to log.  Stops with
     :class:`SimulationDiverged` (carrying the history so far) on NaN/inf.
 
-    Returns (carry, history stacked over all iterations, seconds).
+    Args:
+        first: iterations already done (a resumed run); must be a chunk boundary.
+        thin: keep the mean of every ``thin`` iterations (``every`` must be a
+            multiple), with its last iteration (1-based) under ``"iteration"``;
+            1 keeps every iteration as it is.
+        after_chunk: called as ``after_chunk(carry, done, history_of_this_call)``
+            after each chunk (e.g. to write a checkpoint).
+
+    Returns (carry, history of the iterations run here, seconds).
     """
+    if thin > 1 and every % thin:
+        raise ValueError(f"iterations per chunk ({every}) must be a multiple of the history thinning ({thin})")
+    sizes = chunk_sizes(n_iterations, every)
+    bounds = np.cumsum([0] + sizes)
+    if first not in bounds:
+        raise ValueError(f"cannot resume at iteration {first}: not a chunk boundary of {sizes[:3]}...")
     t0 = time.perf_counter()
     parts: list[dict] = []
-    done = 0
-    for size in chunk_sizes(n_iterations, every):
+    done = first
+    for size in sizes[list(bounds).index(first):]:
         carry, rec = chunk(carry, done, size)
         rec = jax.tree_util.tree_map(np.asarray, rec)
         bad = [k for k, v in rec.items() if not np.all(np.isfinite(v))]
@@ -47,12 +65,26 @@ def run_chunks(
                 f"NaN/inf in {bad} during iterations {done + 1}..{done + size}; "
                 "lower the learning rates or check the starting parameters",
                 partial=_stack(parts))
+        last = {k: v[-1] for k, v in rec.items()}
+        if thin > 1:
+            rec = _thinned(rec, thin, done)
         parts.append(rec)
         done += size
-        line = log_line(done, {k: v[-1] for k, v in rec.items()})
+        line = log_line(done, last)
         if line:
             log(line)
+        if after_chunk is not None:
+            after_chunk(carry, done, _stack(parts))
     return carry, _stack(parts), time.perf_counter() - t0
+
+
+def _thinned(rec: dict, thin: int, done: int) -> dict:
+    size = len(next(iter(rec.values())))
+    blocks = -(-size // thin)
+    edges = np.minimum(np.arange(blocks + 1) * thin, size)
+    out = {k: np.stack([v[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])]) for k, v in rec.items()}
+    out["iteration"] = done + edges[1:]
+    return out
 
 
 def _stack(parts: list[dict]) -> dict[str, np.ndarray]:
