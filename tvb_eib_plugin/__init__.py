@@ -17,6 +17,7 @@ from .adapters import (  # noqa: E402
     network_from_tvb,
     tvb_connectivity,
 )
+from .balloon import BalloonBold, balloon_bold  # noqa: E402
 from .bold import HRFBold, hrf_bold  # noqa: E402
 from .coupling import DualCoupling, dual_coupling  # noqa: E402
 from .data import (  # noqa: E402
@@ -28,11 +29,12 @@ from .data import (  # noqa: E402
     load_matrix,
     read_relmat,
 )
-from .integrate import Heun, heun  # noqa: E402
+from .integrate import Heun, Integrator, euler_maruyama, heun, integrator  # noqa: E402
 from .metrics import fc, fc_corr, fc_rmse, rowwise_rmse  # noqa: E402
 from .model import PARAMETERS, NodeParams, dfun, node_params, transfer  # noqa: E402
 from .network import NetworkModel, SimState, initial_state, network_from_connectome, network_model  # noqa: E402
 from .simulate import Simulation, SimulationDiverged, simulate, trajectory  # noqa: E402
+from .routines.schedule import EIBStage, annealing_schedule, warmup_schedule  # noqa: E402
 from .validation import InputError  # noqa: E402
 
 __version__ = "0.1.0"

@@ -14,7 +14,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tvb-eib", description="FIC and EIB tuning of Wong-Wang brain network models")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment and write results.nc and a figure")
-    run.add_argument("--experiment", default="EI_Tuning_FIC_EIB_Optimization")
+    run.add_argument("--experiment", default="EI_Tuning_FIC_EIB_Optimization",
+                     help="EI_Tuning_FIC_EIB_Optimization (the reference workflow) or Schirner2023 (the paper's fit)")
+    run.add_argument("--variant", help="a variant of the experiment (Schirner2023: EI, E or global)")
     run.add_argument("--connectivity", help="data set name, BIDS relmat folder or TVB connectivity .zip "
                                             "(default: the experiment's, dk_average)")
     run.add_argument("--fc", help="target FC file (.npy/.csv/.tsv/.mat); default: the connectivity's own")
@@ -22,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fic-iterations", type=int)
     run.add_argument("--eib-iterations", type=int)
     run.add_argument("--eib-window", type=int, help="BOLD samples in the FIC+EIB FC window (default 150)")
+    run.add_argument("--stages", type=int, help="EIB in this many annealing stages (rate halving from "
+                                                "--stage-eta, window doubling from --eib-window or 150)")
+    run.add_argument("--stage-iterations", type=int, help="TRs per annealing stage (Schirner2023: 50000)")
+    run.add_argument("--stage-eta", type=float, default=0.1, help="learning rate of the first stage (0.1)")
+    run.add_argument("--checkpoint", help="fic_eib checkpoint file: written during the run, resumed from if present")
     run.add_argument("--gradient-steps", type=int, help="optimizer steps of gradient_eib (default 66)")
     run.add_argument("--gradient-ms", type=float, help="simulated ms per gradient loss evaluation (default 300000)")
     run.add_argument("--transient-ms", type=float)
@@ -49,6 +56,13 @@ def _overrides(args) -> dict:
     for key, value in (("n_iterations", args.eib_iterations), ("window", args.eib_window)):
         if value is not None:
             rs.setdefault("fic_eib", {})[key] = value
+    if args.stages is not None or args.stage_iterations is not None:
+        from tvb_eib_plugin.routines.schedule import annealing_schedule
+
+        rs.setdefault("fic_eib", {})["schedule"] = annealing_schedule(
+            args.stages or 6, args.stage_iterations or 50000, args.stage_eta, args.eib_window or 150)
+    if args.checkpoint:
+        rs.setdefault("fic_eib", {})["checkpoint"] = args.checkpoint
     for key, value in (("n_steps", args.gradient_steps), ("duration_ms", args.gradient_ms)):
         if value is not None:
             rs.setdefault("gradient_eib", {})[key] = value
@@ -64,14 +78,16 @@ def main(argv=None) -> int:
     from tvb_eib_plugin.routines import registered_routines
 
     if args.command == "list":
-        print("experiments:", ", ".join(EXPERIMENTS))
+        for name, exp in EXPERIMENTS.items():
+            variants = f" (variants: {', '.join(exp.variants)})" if exp.variants else ""
+            print(f"experiment {name}{variants}")
         for name, cls in registered_routines().items():
             deps = f" (after {', '.join(cls.depends_on)})" if cls.depends_on else ""
             print(f"routine {name}{deps}: {cls.summary}")
         print("data sets:", ", ".join(eib.dataset_names()))
         return 0
     try:
-        tree = run_experiment(args.experiment, connectome=args.connectivity, fc_target=args.fc,
+        tree = run_experiment(args.experiment, variant=args.variant, connectome=args.connectivity, fc_target=args.fc,
                               log=None if args.quiet else print, **_overrides(args))
     except eib.InputError as err:
         print(f"tvb-eib: error: {err}", file=sys.stderr)

@@ -25,6 +25,7 @@ from .network import NetworkModel, initial_state, network_from_connectome
 from .results import StageRecord, build_results
 from .routines import TuningState, dependency_order, get_routine
 from .routines.registry import stage_key
+from .schirner2023 import schirner2023_settings
 from .simulate import simulate
 from .validation import InputError, check_fc, check_labels
 
@@ -39,7 +40,10 @@ class ExperimentSettings:
         normalise: SC weight normalisation, "max" or "none".
         delays: use conduction delays (tract length / speed); the reference does not.
         speed: conduction speed in mm/ms.
-        dt: integration step (ms); sigma_e: noise std per sqrt(ms) on S_e; tr_ms: BOLD TR (ms).
+        dt: integration step (ms); sigma_e, sigma_i: noise std per sqrt(ms) on S_e, S_i; tr_ms: BOLD TR (ms).
+        scheme: "heun" (TVB's) or "euler" (Euler-Maruyama).
+        bold: "hrf" (TVB's Volterra kernel) or "balloon" (Balloon-Windkessel ODE).
+        coupling: the global coupling G, the starting value of every wLRE and wFFI entry.
         transient_ms: simulated before tuning; its end state starts everything after.
         eval_ms: length of each stage's evaluation simulation; eval_discard: BOLD samples dropped.
         routines: routines to run (dependencies are added and ordered).
@@ -47,6 +51,11 @@ class ExperimentSettings:
         seed: noise seed for the transient, the routines and the evaluations.
         precision: "float32" (default: measured on dk_average, seeds 0-2, the same fc_corr as
             float64 to 4 decimals in 0.74x the time) or "float64".
+        variants: named alternatives of the experiment, each a dict of settings to change
+            (e.g. ``{"E": {"routine_settings": {"fic_eib": {"tune": "lre"}}}}``).
+        variant: the variant this run uses ("" for the experiment as it is).
+        published: stage -> (fc_corr, fc_rmse) published for the experiment on dk_average,
+            printed beside ours.
     """
 
     name: str = "EI_Tuning_FIC_EIB_Optimization"
@@ -56,6 +65,10 @@ class ExperimentSettings:
     speed: float = 3.0
     dt: float = 4.0
     sigma_e: float = 0.01
+    sigma_i: float = 0.0
+    scheme: str = "heun"
+    bold: str = "hrf"
+    coupling: float = 1.0
     tr_ms: float = 720.0
     transient_ms: float = 300000.0
     eval_ms: float = 300000.0
@@ -64,15 +77,36 @@ class ExperimentSettings:
     routine_settings: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     precision: str = "float32"
+    variants: dict = dataclasses.field(default_factory=dict)
+    variant: str = ""
+    published: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes) -> "ExperimentSettings":
+        """A copy with ``changes``; ``routine_settings`` are merged routine by routine."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise InputError(f"unknown experiment setting(s) {sorted(unknown)}; "
                              f"known: {[f.name for f in dataclasses.fields(self)]}")
         if "routines" in changes:
             changes["routines"] = tuple(changes["routines"])
+        if "routine_settings" in changes:
+            merged = {k: dict(v) for k, v in self.routine_settings.items()}
+            for name, values in changes["routine_settings"].items():
+                merged.setdefault(name, {}).update(values)
+            changes["routine_settings"] = merged
         return dataclasses.replace(self, **changes)
+
+    def with_variant(self, variant: str | None) -> "ExperimentSettings":
+        """The settings of a named variant (None or "": unchanged)."""
+        if not variant:
+            return self
+        if variant not in self.variants:
+            raise InputError(f"experiment {self.name!r} has no variant {variant!r}; known: {sorted(self.variants)}")
+        out = self.replace(**self.variants[variant])
+        # a variant that swaps routines drops the settings of those it no longer runs
+        kept = set(dependency_order(list(out.routines)))
+        return dataclasses.replace(out, variant=variant,
+                                   routine_settings={k: v for k, v in out.routine_settings.items() if k in kept})
 
     @property
     def dtype(self):
@@ -81,13 +115,15 @@ class ExperimentSettings:
         return jnp.dtype(self.precision)
 
 
-#: Named experiments; add your own with ``EXPERIMENTS[name] = ExperimentSettings(name=name, ...)``.
-EXPERIMENTS: dict[str, ExperimentSettings] = {
-    "EI_Tuning_FIC_EIB_Optimization": ExperimentSettings(routines=("fic", "fic_eib", "gradient_eib")),
-}
-
 #: Published reference figures on dk_average (Schirner et al. 2023 reproduction), for comparison
 PUBLISHED = {"fic": (0.136, 0.276), "fic_eib": (0.689, 0.172), "gradient_eib": (0.787, 0.109)}
+
+#: Named experiments; add your own with ``EXPERIMENTS[name] = ExperimentSettings(name=name, ...)``.
+EXPERIMENTS: dict[str, ExperimentSettings] = {
+    "EI_Tuning_FIC_EIB_Optimization": ExperimentSettings(routines=("fic", "fic_eib", "gradient_eib"),
+                                                         published=PUBLISHED),
+    "Schirner2023": ExperimentSettings(**schirner2023_settings()),
+}
 
 
 def get_experiment(name: str) -> ExperimentSettings:
@@ -123,8 +159,13 @@ def _prepare(settings: ExperimentSettings, connectome, network, fc_target, label
                           labels=labels, speed=settings.speed)
     if con.fc_target is None:
         raise InputError(f"{con.name} has no target FC: pass fc_target= (array or file)")
-    net = network_from_connectome(con, normalise=settings.normalise, delays=settings.delays, dt=settings.dt,
-                                  sigma_e=settings.sigma_e, tr_ms=settings.tr_ms, dtype=settings.dtype)
+    try:
+        net = network_from_connectome(con, normalise=settings.normalise, delays=settings.delays, dt=settings.dt,
+                                      sigma_e=settings.sigma_e, sigma_i=settings.sigma_i, scheme=settings.scheme,
+                                      bold=settings.bold, tr_ms=settings.tr_ms, wLRE=settings.coupling,
+                                      wFFI=settings.coupling, dtype=settings.dtype)
+    except ValueError as err:
+        raise InputError(f"bad model settings: {err}") from None
     return net, con.fc_target, list(con.labels), con.name, np.asarray(net.coupling.weights)
 
 
@@ -136,6 +177,7 @@ def run_experiment(
     fc_target=None,
     labels: Sequence[str] | None = None,
     log: Callable[[str], None] | None = print,
+    variant: str | None = None,
     **overrides,
 ):
     """Run a named (or given) experiment and return its results DataTree.
@@ -148,15 +190,17 @@ def run_experiment(
             then ``fc_target`` (and ideally ``labels``) are needed.
         fc_target: target FC (array or file) replacing the connectome's.
         log: where the progress lines go (``None``: silent).
-        overrides: any :class:`ExperimentSettings` field.
+        variant: a named variant of the experiment (see ``ExperimentSettings.variants``).
+        overrides: any :class:`ExperimentSettings` field; ``routine_settings`` merge per routine.
     """
     log = log or (lambda _: None)
     settings = experiment if isinstance(experiment, ExperimentSettings) else get_experiment(experiment)
-    from_network = {"dataset", "normalise", "delays", "speed", "dt", "sigma_e", "tr_ms", "precision"}
+    from_network = {"dataset", "normalise", "delays", "speed", "dt", "sigma_e", "sigma_i", "scheme", "bold",
+                    "coupling", "tr_ms", "precision"}
     if network is not None and from_network & set(overrides):
         raise InputError(f"{sorted(from_network & set(overrides))} come from the network you pass; "
                          "build the network with them instead")
-    settings = settings.replace(**overrides)
+    settings = settings.with_variant(variant).replace(**overrides)
     net, fc, labels, source, weights = _prepare(settings, connectome, network, fc_target, labels)
     order = dependency_order(list(settings.routines))
     routines = [_configure(n, settings) for n in order]
@@ -193,7 +237,7 @@ def run_experiment(
     _banner(log, f"  Algorithms complete. Results: {order}")
     log(f"  {'stage':14s}{'fc_corr':>9s}{'fc_rmse':>9s}   published (fc_corr, fc_rmse)")
     for st in stages:
-        pub = PUBLISHED.get(st.name) if source == "dk_average" else None
+        pub = settings.published.get(st.name) if source == "dk_average" else None
         log(f"  {st.name:14s}{st.evaluation.fc_corr:9.4f}{st.evaluation.fc_rmse:9.4f}   {pub or ''}")
     _banner(log, "Experiment complete.")
     attrs = _provenance(settings, source, order, time.perf_counter() - started)

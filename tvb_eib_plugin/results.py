@@ -73,6 +73,7 @@ def _annotate(ds: xr.Dataset) -> xr.Dataset:
         ("bold_time", "ms", "time of the BOLD sample since the start of the evaluation simulation"),
         ("iteration", "1", "tuning iteration (one TR of simulation each)"),
         ("step", "1", "optimizer step (the loss is recorded before the step's update)"),
+        ("G", "1", "global coupling of a sweep (uniform wLRE; wFFI = feedforward * G)"),
         ("region", "", "receiving region (row)"),
         ("region_j", "", "sending region (column)"),
     ]:
@@ -120,7 +121,9 @@ def _evaluation(ev: Evaluation, model: NetworkModel, labels) -> xr.Dataset:
 def _history(history: dict[str, np.ndarray], labels, dim: str) -> xr.Dataset:
     """Records along ``dim``; a thinned history carries its own ``iteration`` (block means end there)."""
     history = dict(history)
-    index = history.pop("iteration", None)
+    index = history.pop(dim, None)
+    if index is None:
+        index = history.pop("iteration", None)
     n = len(next(iter(history.values())))
     data = {}
     for k, v in history.items():
@@ -130,7 +133,7 @@ def _history(history: dict[str, np.ndarray], labels, dim: str) -> xr.Dataset:
     start = 0 if dim == "step" else 1
     coord = np.arange(start, n + start) if index is None else np.asarray(index)
     ds = xr.Dataset(data, coords={dim: coord, "region": labels})
-    if index is not None:
+    if index is not None and dim == "iteration":
         ds.attrs["thinned"] = "each record is the mean over the iterations since the previous one"
     return _annotate(ds)
 

@@ -1,4 +1,4 @@
-"""Tuning routines, registered by name: ``fic``, ``fic_eib`` (and users' own)."""
+"""Tuning routines, registered by name: ``fic``, ``fic_eib``, ``global_coupling``, ``gradient_eib`` (and users' own)."""
 
 from .eib import FICEIB, eib_update, fic_eib_chunk
 from .fic import FIC, fic_chunk, fic_update
@@ -13,4 +13,6 @@ from .registry import (
     register,
     registered_routines,
 )
+from .global_coupling import GlobalCoupling
+from .schedule import EIBStage, annealing_schedule, warmup_schedule
 from .gradient import GradientEIB, FitParams, loss_terms, simulate_S_e

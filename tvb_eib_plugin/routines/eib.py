@@ -35,7 +35,9 @@ from ..window import FCWindow, window_fc, window_init, window_push, window_rebui
 from .checkpoint import load_checkpoint, save_checkpoint
 from .fic import activity_records, check_target, fic_step, rule_trait
 from .loop import run_chunks
-from .registry import Attr, BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
+from tvb.basic.neotraits.api import Attr
+
+from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 from .schedule import EIBStage, as_schedule, warmup_schedule
 
 MASKS = ("all", "sc")

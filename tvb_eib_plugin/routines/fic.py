@@ -17,13 +17,14 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from tvb.basic.neotraits.api import Attr
 
 from ..coupling import effective
 from ..network import NetworkModel, SimState
 from ..simulate import tr_step
 from .loop import run_chunks
 from ..validation import InputError
-from .registry import Attr, BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
+from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 
 
 FIC_RULES = ("gating", "rate")
@@ -46,8 +47,8 @@ def fic_step(rule: str, J_i: jax.Array, rec, eta, target) -> jax.Array:
     return fic_update(J_i, rec.mean_S[0], rec.mean_S[1], eta, target)
 
 
-def rule_trait():
-    return Attr(field_type=str, default="gating", choices=FIC_RULES, label="FIC rule",
+def rule_trait(default: str = "gating"):
+    return Attr(field_type=str, default=default, choices=FIC_RULES, label="FIC rule",
                 doc="'gating': Deco et al. (2014) on mean S_e, target a gating value (0.25); "
                     "'rate': Vogels et al. (2011) on firing rates, target in Hz (4.0), J_i kept >= 0")
 
@@ -82,8 +83,9 @@ def fic_chunk(model: NetworkModel, sim: SimState, eta, target, n: int, rule: str
 
 
 def activity_line(done: int, total: int, last: dict) -> str:
+    rates = f", rate_e={last['rate_e'].mean():.2f} Hz" if "rate_e" in last else ""
     return (f"  {done}/{total}: mean_S_e={last['mean_S_e'].mean():.4f}, "
-            f"mean_S_i={last['mean_S_i'].mean():.4f}, bold={last['bold'].mean():.4f}")
+            f"mean_S_i={last['mean_S_i'].mean():.4f}{rates}, bold={last['bold'].mean():.4f}")
 
 
 @register

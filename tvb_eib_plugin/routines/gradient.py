@@ -33,9 +33,10 @@ import optax
 from tvb.basic.neotraits.api import Attr
 
 from ..adjoint import heun_trajectory
-from ..bold import bold_from_steps
+from ..bold import HRFBold, bold_from_steps
 from ..coupling import effective
 from ..integrate import IntegratorState, draw_noise, integrate
+from ..validation import InputError
 from ..metrics import fc, fc_corr, fc_rmse
 from ..network import NetworkModel, SimState
 from .loop import run_chunks
@@ -84,7 +85,7 @@ def simulate_S_e(model: NetworkModel, sim: SimState, n_tr: int, checkpoint: bool
     """
     ec = effective(model.coupling)
     n_steps, n = model.bold.steps_per_tr, model.n_regions
-    fast = adjoint and ec.horizon == 1
+    fast = adjoint and ec.horizon == 1 and model.integrator.scheme == "heun"
 
     def one_tr(carry, _):
         integ, key = carry
@@ -197,6 +198,9 @@ class GradientEIB(Routine):
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         model = start.model
+        if not isinstance(model.bold, HRFBold):
+            raise InputError(f"{self.name} differentiates the HRF-kernel BOLD; this model uses "
+                             f"{type(model.bold).__name__}: build it with bold='hrf'")
         sim = self.stage_sim(start)
         opt = self.optimizer if self.optimizer is not None else optax.adamaxw(self.learning_rate)
         ls = self.loss_settings(model)

@@ -15,7 +15,7 @@ from typing import Callable, ClassVar
 
 import jax
 import numpy as np
-from tvb.basic.neotraits.api import Attr, Float, HasTraits, Int
+from tvb.basic.neotraits.api import Float, HasTraits, Int
 from tvb.basic.neotraits.ex import TraitValueError
 
 from ..network import NetworkModel, SimState
