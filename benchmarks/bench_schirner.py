@@ -1,0 +1,181 @@
+"""The paper's fit (Schirner2023 experiment): quality and cost of a schedule, and cost against region count.
+
+Quality: run the experiment's variants (EI: wLRE and wFFI tuned, E: wLRE only,
+global: one global coupling) with a given annealing schedule on dk_average
+and report the evaluated fc_corr / fc_rmse (a fresh 20-minute simulation,
+first 50 TRs dropped), the simulated hours of tuning, wall time and CPU
+seconds (all threads of this process), and the iteration where the in-loop
+window FC first reached 0.90 and 0.95.
+
+    python benchmarks/bench_schirner.py quality --stages 6 --stage-iterations 2000 --variants EI E global \
+        --json benchmarks/results/schirner_6x2000.json
+
+Cost: seconds of FIC+EIB tuning per simulated hour (after compilation) on
+dk_average (84 regions), tvb-data connectivities (68, 96, 192) and a
+379-region synthetic SC (random positions in a brain-sized ellipsoid,
+distance-dependent weights and tract lengths), with the paper's settings
+(Euler-Maruyama, dt 1 ms, delays at 3 mm/ms, Balloon-Windkessel BOLD, rate
+FIC); and the paper's whole schedule (6 stages of 10 h) extrapolated from
+it, next to the 120 CPU-hours per subject the paper reports.
+
+    python benchmarks/bench_schirner.py cost --regions 68 84 96 192 379 --iterations 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import tvb_eib_plugin as eib
+from tvb_eib_plugin.data import Connectome
+from tvb_eib_plugin.experiment import get_experiment, run_experiment
+from tvb_eib_plugin.routines import FICEIB, TuningState, annealing_schedule
+
+PAPER_CPU_HOURS = 120.0  # per subject, 379 regions, as reported
+PAPER_SIM_HOURS = 60.0  # 6 stages of 10 simulated hours
+
+
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def first_crossing(history, threshold: float):
+    """The first recorded iteration whose window fc_corr reaches ``threshold`` (None if never)."""
+    corr = np.asarray(history["fc_corr"].values)
+    hit = np.nonzero(corr >= threshold)[0]
+    return None if len(hit) == 0 else int(history["iteration"].values[hit[0]])
+
+
+def quality(args) -> list[dict]:
+    base = get_experiment("Schirner2023")
+    tr_h = base.tr_ms / 3.6e6
+    rows = []
+    for variant in args.variants:
+        rs = {"fic_eib": {"schedule": annealing_schedule(args.stages, args.stage_iterations)}}
+        if variant == "global":
+            rs = {}
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        tree = run_experiment("Schirner2023", variant=variant, seed=args.seed, log=print if args.verbose else None,
+                              routine_settings=rs)
+        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        last = list(tree.children)[-1]
+        settings = json.loads(tree.attrs["settings"])
+        fic_its = settings["routine_settings"]["fic"]["n_iterations"]
+        if last == "fic_eib":
+            tuned_trs = fic_its + args.stages * args.stage_iterations
+            hist = tree["fic_eib/history"]
+            cross = {t: first_crossing(hist, t) for t in (0.90, 0.95)}
+        else:
+            g = settings["routine_settings"]["global_coupling"]
+            n_values = g.get("n_values", 8)
+            tuned_trs = fic_its + n_values * (g.get("fic_iterations", 1000) + g.get("score_iterations", 600))
+            cross = {0.90: None, 0.95: None}
+        ev = tree[f"{last}/evaluation"]
+        row = dict(variant=variant, stage=last, schedule=f"{args.stages}x{args.stage_iterations}",
+                   fc_corr=float(ev.fc_corr), fc_rmse=float(ev.fc_rmse),
+                   tuned_sim_hours=tuned_trs * tr_h, wall_s=wall, cpu_s=cpu,
+                   window_reached_0_90_at=cross[0.90], window_reached_0_95_at=cross[0.95],
+                   seed=args.seed, tuning_wall_s=float(tree[last].attrs.get("wall_time_s", np.nan)))
+        print(json.dumps(row))
+        rows.append(row)
+    print("\n| variant | schedule | fc_corr | fc_rmse | tuned sim h | wall s | CPU s | window >= 0.90 / 0.95 at |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['schedule'] if r['stage'] == 'fic_eib' else 'G sweep'} | {r['fc_corr']:.4f} | "
+              f"{r['fc_rmse']:.4f} | {r['tuned_sim_hours']:.2f} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
+              f"{r['window_reached_0_90_at']} / {r['window_reached_0_95_at']} |")
+    return rows
+
+
+def synthetic_connectome(n: int, seed: int = 0) -> Connectome:
+    """An SC of ``n`` regions: positions in a 140 x 170 x 110 mm ellipsoid, weights decaying with
+    distance (lognormal spread, the weakest 30 % of pairs absent), tract lengths 1.2 x distance."""
+    rng = np.random.default_rng(seed)
+    pts = []
+    while len(pts) < n:
+        p = rng.uniform(-1, 1, 3)
+        if p @ p <= 1:
+            pts.append(p * [70.0, 85.0, 55.0])
+    pts = np.asarray(pts)
+    dist = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    w = np.exp(-dist / 40.0) * rng.lognormal(0, 1, (n, n))
+    w = np.triu(w, 1)
+    w = w + w.T
+    w[w < np.quantile(w[w > 0], 0.3)] = 0.0
+    return Connectome(name=f"synthetic_{n}", weights=w, tract_lengths=1.2 * dist,
+                      labels=[f"r{i}" for i in range(n)], speed=3.0)
+
+
+def _connectome(n: int) -> Connectome:
+    if n == 84:
+        return eib.load_dataset("dk_average")
+    if n in (66, 68, 76, 96, 192):
+        return eib.load_dataset(f"connectivity_{n}")
+    return synthetic_connectome(n)
+
+
+def cost(args) -> list[dict]:
+    s = get_experiment("Schirner2023")
+    rows = []
+    for n in args.regions:
+        con = _connectome(n)
+        net = eib.network_from_connectome(con, normalise="max", delays=True, dt=s.dt, sigma_e=s.sigma_e,
+                                          sigma_i=s.sigma_i, scheme=s.scheme, bold=s.bold, dtype=jnp.float32)
+        state = eib.simulate(net, eib.initial_state(net, 0), 20 * s.tr_ms)
+        start = TuningState(net, state.state)
+        previous = {"fic": type("FICResult", (), {"history": {"bold": state.bold}})()}
+        fc_target = np.corrcoef(np.random.default_rng(1).normal(size=(n, 300))) * (1 - np.eye(n))
+        routine = FICEIB(**{**s.routine_settings["fic_eib"], "log_every": args.iterations // 2, "record_every": 1,
+                            "schedule": annealing_schedule(1, args.iterations, 0.1, 10)})
+        routine.run(start, fc_target, previous, lambda _: None)  # compiles
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        routine.run(start, fc_target, previous, lambda _: None)
+        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        sim_h = args.iterations * s.tr_ms / 3.6e6
+        row = dict(regions=n, source=con.name, horizon=net.coupling.horizon, iterations=args.iterations,
+                   wall_s_per_sim_hour=wall / sim_h, cpu_s_per_sim_hour=cpu / sim_h,
+                   us_per_step=wall / (args.iterations * net.bold.steps_per_tr) * 1e6,
+                   paper_schedule_cpu_hours=cpu / sim_h * PAPER_SIM_HOURS / 3600)
+        print(json.dumps(row))
+        rows.append(row)
+    print("\n| regions | source | wall s / sim h | CPU s / sim h | us / step | paper schedule (60 sim h): CPU h "
+          f"(paper: {PAPER_CPU_HOURS:.0f} at 379) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['regions']} | {r['source']} | {r['wall_s_per_sim_hour']:.0f} | {r['cpu_s_per_sim_hour']:.0f} | "
+              f"{r['us_per_step']:.1f} | {r['paper_schedule_cpu_hours']:.2f} |")
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    q = sub.add_parser("quality")
+    q.add_argument("--stages", type=int, default=6)
+    q.add_argument("--stage-iterations", type=int, default=2000)
+    q.add_argument("--variants", nargs="+", default=["EI", "E", "global"])
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--verbose", action="store_true")
+    c = sub.add_parser("cost")
+    c.add_argument("--regions", type=int, nargs="+", default=[68, 84, 96, 192, 379])
+    c.add_argument("--iterations", type=int, default=200)
+    for sp in (q, c):
+        sp.add_argument("--json", help="write the rows here")
+    args = p.parse_args()
+    rows = quality(args) if args.what == "quality" else cost(args)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(dict(rows=rows, jax=jax.__version__, devices=str(jax.devices())), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
