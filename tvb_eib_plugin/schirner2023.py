@@ -10,7 +10,8 @@ of the existing pieces:
   J_i >= 0, throughout the tuning;
 - EIB in stages: rate halving from 0.1, FC window doubling from 150 TRs,
   10 simulated hours (50 000 TRs) per stage, updates on SC edges only;
-- evaluation on a fresh 20-minute simulation.
+- evaluation on a fresh simulation as long as the last FC window (4800 TRs,
+  57.6 min), the first 50 TRs dropped; its first 20 minutes give the 20-minute FC.
 
 Global coupling, noise and conduction speed were not published with the
 paper's code; the defaults here (G = 1, sigma = 0.01 per sqrt(ms) on both
@@ -45,7 +46,7 @@ def schirner2023_settings(n_stages: int = 6, stage_iterations: int = 50000) -> d
         bold="balloon",
         coupling=1.0,
         transient_ms=60000.0,
-        eval_ms=1200000.0,
+        eval_ms=4850 * 720.0,  # 50 dropped + 4800 TRs, the last stage's window
         eval_discard=50,
         routines=("fic", "fic_eib"),
         routine_settings={
