@@ -185,3 +185,16 @@ def test_the_schirner2023_experiment_and_its_variants_run_end_to_end(dk):
     assert np.allclose(w["wLRE"].values, best) and np.all(w["wFFI"].values == 0.0)
     with pytest.raises(InputError, match="no variant"):
         run_experiment("Schirner2023", variant="I", log=None)
+
+
+def test_gradient_fitting_refuses_the_balloon_model_and_the_cli_builds_schedules(dk):
+    from tvb_eib_plugin.cli import _overrides, _parser
+    from tvb_eib_plugin.routines import GradientEIB
+
+    net = _short_paper_model(dk)
+    with pytest.raises(InputError, match="bold='hrf'"):
+        GradientEIB().run(TuningState(net, eib.initial_state(net, 0)), dk.fc_target, {}, lambda _: None)
+    args = _parser().parse_args(["run", "--experiment", "Schirner2023", "--variant", "E", "--stages", "3",
+                                 "--stage-iterations", "500", "--checkpoint", "c.npz"])
+    fic_eib = _overrides(args)["routine_settings"]["fic_eib"]
+    assert fic_eib["schedule"] == annealing_schedule(3, 500) and fic_eib["checkpoint"] == "c.npz"
