@@ -62,8 +62,11 @@ def quality(args) -> list[dict]:
     base = get_experiment("Schirner2023")
     tr_h = base.tr_ms / 3.6e6
     rows = []
+    lengths = args.stage_iterations * args.stages if len(args.stage_iterations) == 1 else args.stage_iterations
+    schedule = annealing_schedule(len(lengths), lengths)
+    name = "+".join(map(str, lengths)) if len(set(lengths)) > 1 else f"{len(lengths)}x{lengths[0]}"
     for variant in args.variants:
-        rs = {"fic_eib": {"schedule": annealing_schedule(args.stages, args.stage_iterations)}}
+        rs = {"fic_eib": {"schedule": schedule}}
         if variant == "global":
             rs = {}
         t0, c0 = time.perf_counter(), _cpu_seconds()
@@ -74,7 +77,7 @@ def quality(args) -> list[dict]:
         settings = json.loads(tree.attrs["settings"])
         fic_its = settings["routine_settings"]["fic"]["n_iterations"]
         if last == "fic_eib":
-            tuned_trs = fic_its + args.stages * args.stage_iterations
+            tuned_trs = fic_its + sum(lengths)
             hist = tree["fic_eib/history"]
             cross = {t: first_crossing(hist, t) for t in (0.90, 0.95)}
         else:
@@ -88,7 +91,7 @@ def quality(args) -> list[dict]:
         target = jnp.asarray(tree["fc_target"].values)
         if args.json:
             save_results(tree, args.json.replace(".json", f"_{variant}.nc"))
-        row = dict(variant=variant, stage=last, schedule=f"{args.stages}x{args.stage_iterations}",
+        row = dict(variant=variant, stage=last, schedule=name,
                    fc_corr=float(ev.fc_corr), fc_rmse=float(ev.fc_rmse),
                    eval_minutes=(len(ev["bold"]) - ev.attrs["bold_discarded"]) * base.tr_ms / 60000,
                    fc_corr_20min=float(fc_corr(fc20, target)), fc_rmse_20min=float(fc_rmse(fc20, target)),
@@ -173,7 +176,8 @@ def main():
     sub = p.add_subparsers(dest="what", required=True)
     q = sub.add_parser("quality")
     q.add_argument("--stages", type=int, default=6)
-    q.add_argument("--stage-iterations", type=int, default=2000)
+    q.add_argument("--stage-iterations", type=int, nargs="+", default=[2000],
+                   help="TRs per stage, or one number per stage (then --stages is their number)")
     q.add_argument("--variants", nargs="+", default=["EI", "E", "global"])
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--verbose", action="store_true")

@@ -198,3 +198,5 @@ def test_gradient_fitting_refuses_the_balloon_model_and_the_cli_builds_schedules
                                  "--stage-iterations", "500", "--checkpoint", "c.npz"])
     fic_eib = _overrides(args)["routine_settings"]["fic_eib"]
     assert fic_eib["schedule"] == annealing_schedule(3, 500) and fic_eib["checkpoint"] == "c.npz"
+    args = _parser().parse_args(["run", "--stage-iterations", "100", "100", "200"])
+    assert [s.iterations for s in _overrides(args)["routine_settings"]["fic_eib"]["schedule"]] == [100, 100, 200]

@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--eib-window", type=int, help="BOLD samples in the FIC+EIB FC window (default 150)")
     run.add_argument("--stages", type=int, help="EIB in this many annealing stages (rate halving from "
                                                 "--stage-eta, window doubling from --eib-window or 150)")
-    run.add_argument("--stage-iterations", type=int, help="TRs per annealing stage (Schirner2023: 50000)")
+    run.add_argument("--stage-iterations", type=int, nargs="+",
+                     help="TRs per annealing stage, or one number per stage (Schirner2023: 50000)")
     run.add_argument("--stage-eta", type=float, default=0.1, help="learning rate of the first stage (0.1)")
     run.add_argument("--checkpoint", help="fic_eib checkpoint file: written during the run, resumed from if present")
     run.add_argument("--gradient-steps", type=int, help="optimizer steps of gradient_eib (default 66)")
@@ -59,8 +60,12 @@ def _overrides(args) -> dict:
     if args.stages is not None or args.stage_iterations is not None:
         from tvb_eib_plugin.routines.schedule import annealing_schedule
 
+        lengths = args.stage_iterations or [50000]
+        lengths = lengths * (args.stages or 6) if len(lengths) == 1 else lengths
+        if args.stages is not None and len(lengths) != args.stages:
+            raise SystemExit(f"tvb-eib: error: --stages {args.stages} but {len(lengths)} stage lengths given")
         rs.setdefault("fic_eib", {})["schedule"] = annealing_schedule(
-            args.stages or 6, args.stage_iterations or 50000, args.stage_eta, args.eib_window or 150)
+            len(lengths), lengths, args.stage_eta, args.eib_window or 150)
     if args.checkpoint:
         rs.setdefault("fic_eib", {})["checkpoint"] = args.checkpoint
     for key, value in (("n_steps", args.gradient_steps), ("duration_ms", args.gradient_ms)):

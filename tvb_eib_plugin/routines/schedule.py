@@ -15,7 +15,9 @@ keys) to shorten, extend or reshape a schedule.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from typing import Iterable, Sequence
+
+import numpy as np
 
 from ..validation import InputError
 
@@ -51,15 +53,17 @@ def warmup_schedule(iterations: int = 2000, eta: float = 0.005, window: int = 15
 
 
 def annealing_schedule(
-    n_stages: int = 6, iterations: int = 50000, eta: float = 0.1, window: int = 150
+    n_stages: int = 6, iterations: int | Sequence[int] = 50000, eta: float = 0.1, window: int = 150
 ) -> tuple[EIBStage, ...]:
     """Schirner et al. (2023)'s schedule: stage s (0-based) has rate ``eta / 2**s`` and window ``window * 2**s``.
 
-    ``iterations`` is the length of every stage in TRs (50 000 TRs of 720 ms = 10 h).
+    ``iterations``: the length of every stage in TRs (50 000 TRs of 720 ms = 10 h), or one
+    length per stage (then ``n_stages`` is their number).
     """
-    if n_stages < 1:
-        raise InputError(f"n_stages must be >= 1, got {n_stages}")
-    return tuple(EIBStage(iterations, eta / 2**s, window * 2**s) for s in range(n_stages))
+    lengths = [int(iterations)] * int(n_stages) if isinstance(iterations, (int, np.integer)) else list(iterations)
+    if len(lengths) < 1:
+        raise InputError(f"n_stages must be >= 1, got {len(lengths)}")
+    return tuple(EIBStage(n, eta / 2**s, window * 2**s) for s, n in enumerate(lengths))
 
 
 def as_schedule(stages: Iterable) -> tuple[EIBStage, ...]:
