@@ -91,19 +91,18 @@ def balloon_bold(
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class BalloonState:
-    """(N,) s, f, v, q and the number of TRs written."""
+    """(N,) s, f, v, q."""
 
     s: jax.Array
     f: jax.Array
     v: jax.Array
     q: jax.Array
-    n_written: jax.Array
 
 
 def balloon_init(cfg: BalloonBold, S_e0: jax.Array) -> BalloonState:
     """The haemodynamic state at rest, for regions shaped like ``S_e0`` (N,)."""
     one = jnp.ones_like(S_e0)
-    return BalloonState(s=jnp.zeros_like(S_e0), f=one, v=one, q=one, n_written=jnp.zeros((), jnp.int32))
+    return BalloonState(s=jnp.zeros_like(S_e0), f=one, v=one, q=one)
 
 
 def _derivatives(cfg: BalloonBold, st: BalloonState, z: jax.Array):
@@ -128,9 +127,7 @@ def balloon_update(cfg: BalloonBold, state: BalloonState, S_e_steps: jax.Array) 
 
     def body(st, z):
         ds, df, dv, dq = _derivatives(cfg, st, z)
-        return BalloonState(s=st.s + h * ds, f=st.f + h * df, v=st.v + h * dv, q=st.q + h * dq,
-                            n_written=st.n_written), None
+        return BalloonState(s=st.s + h * ds, f=st.f + h * df, v=st.v + h * dv, q=st.q + h * dq), None
 
     state, _ = jax.lax.scan(body, state, drive)
-    state = dataclasses.replace(state, n_written=state.n_written + 1)
     return state, balloon_signal(cfg, state)

@@ -97,9 +97,3 @@ def window_fc(w: FCWindow) -> jax.Array:
     r = cov / jnp.outer(std, std)
     return r * (1.0 - jnp.eye(r.shape[0]))
 
-
-def window_samples(w: FCWindow) -> jax.Array:
-    """The samples in the window, oldest first, (size, N) (eager only: the size is data)."""
-    size = int(w.size)
-    rows = (int(w.count) - size + jnp.arange(size)) % w.capacity
-    return w.ring[rows]

@@ -24,7 +24,7 @@ import os
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from tvb.basic.neotraits.api import Attr
 
 from ..coupling import effective
 from ..metrics import fc_corr, fc_rmse, rowwise_rmse
@@ -33,10 +33,8 @@ from ..simulate import tr_step
 from ..validation import InputError
 from ..window import FCWindow, window_fc, window_init, window_push, window_rebuild
 from .checkpoint import load_checkpoint, save_checkpoint
-from .fic import activity_records, check_target, fic_step, rule_trait
-from .loop import run_chunks
-from tvb.basic.neotraits.api import Attr
-
+from .fic import activity_fields, activity_records, check_target, fic_step, rule_trait
+from .loop import run_chunks, stack_records
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 from .schedule import EIBStage, as_schedule, warmup_schedule
 
@@ -57,15 +55,14 @@ def eib_update(wLRE: jax.Array, wFFI: jax.Array, fc_sim: jax.Array, fc_target: j
     return wLRE, (wFFI if tune == "lre" else jnp.maximum(wFFI - step, 0.0))
 
 
-def stage_rate(k: jax.Array, hp: dict) -> jax.Array:
-    """The rate at 0-based iteration ``k`` of a stage: eta, ramped up over the stage if it warms up."""
-    ramp = jnp.where(hp["warmup"], (k + 1) / hp["iterations"], 1.0)
-    return hp["eta"] * ramp
-
-
 def warmup_rate(k: jax.Array, n_iterations, eta_eib) -> jax.Array:
     """eta_k = (k + 1) / n_iterations * eta_eib for 0-based iteration k."""
     return (k + 1) / n_iterations * eta_eib
+
+
+def stage_rate(k: jax.Array, hp: dict) -> jax.Array:
+    """The rate at 0-based iteration ``k`` of a stage: eta, ramped up over the stage if it warms up."""
+    return jnp.where(hp["warmup"], warmup_rate(k, hp["iterations"], hp["eta"]), hp["eta"])
 
 
 @functools.partial(jax.jit, static_argnames=("n", "rule", "tune"))
@@ -193,10 +190,9 @@ class FICEIB(Routine):
             parts.append(history)
             seconds += sec
         model, sim, _ = carry
-        if self.checkpoint:
-            self._save(carry, len(stages), 0, _concat(parts))
+        # every stage's end, the last included, was checkpointed by its final chunk
         log(f"{self.name} complete!")
-        return StageResult(self.name, TuningState(model, sim), _concat(parts), self.settings(), seconds)
+        return StageResult(self.name, TuningState(model, sim), stack_records(parts), self.settings(), seconds)
 
     def _run_stage(self, carry, s_index, stages, target, mask, dtype, first, parts, log):
         stage = stages[s_index]
@@ -211,22 +207,19 @@ class FICEIB(Routine):
         every_ckpt = -(-self.checkpoint_every // self.log_every) * self.log_every
 
         def line(done, last):
-            rates = f", rate_e={last['rate_e'].mean():.2f} Hz" if "rate_e" in last else ""
-            return (f"  {offset + done}/{offset + stage.iterations if len(stages) > 1 else stage.iterations}: "
-                    f"fc_corr={last['fc_corr']:.4f}, fc_rmse={last['fc_rmse']:.4f}, "
-                    f"mean_S_e={last['mean_S_e'].mean():.4f}, mean_S_i={last['mean_S_i'].mean():.4f}"
-                    f"{rates}, fc_mean={last['fc_mean']:.4f}")
+            return (f"  {offset + done}/{offset + stage.iterations}: fc_corr={last['fc_corr']:.4f}, "
+                    f"fc_rmse={last['fc_rmse']:.4f}, {activity_fields(last)}, fc_mean={last['fc_mean']:.4f}")
 
         def after(c, done, so_far):
-            if self.checkpoint and (done % every_ckpt == 0 or done == stage.iterations):
+            if done % every_ckpt == 0 or done == stage.iterations:
                 at_end = done == stage.iterations
                 self._save(c, s_index + at_end, 0 if at_end else done,
-                           _concat(parts + [_shift(so_far, offset, "iteration")]))
+                           stack_records(parts + [_shift(so_far(), offset, "iteration")]))
 
         carry, history, seconds = run_chunks(
             lambda c, k0, n: fic_eib_chunk(*c, k0, hp, target, mask, n, self.rule, self.tune),
             carry, stage.iterations, self.log_every, line, log, first=first, thin=self.record_every,
-            after_chunk=after)
+            after_chunk=after if self.checkpoint else None)
         return carry, _shift(history, offset, "iteration"), seconds
 
     def _save(self, carry, stage: int, done: int, history: dict) -> None:
@@ -238,7 +231,7 @@ class FICEIB(Routine):
             bold = previous.get(dep).history.get("bold") if dep in previous else None
             if bold is not None and len(bold) >= first:
                 log(f"    (using state from dependency: {dep})")
-                log(f"  Using passed bold buffer ({len(bold)} samples, using last {min(first, len(bold))})")
+                log(f"  Using passed bold buffer ({len(bold)} samples, using last {first})")
                 return jnp.asarray(bold[-capacity:])
         raise ValueError(
             f"{self.name} needs {first} BOLD samples from a preceding {self.depends_on} run; "
@@ -252,10 +245,3 @@ def _shift(history: dict, offset: int, key: str) -> dict:
         history[key] = history[key] + offset
     return history
 
-
-def _concat(parts: list[dict]) -> dict:
-    parts = [p for p in parts if p]
-    if not parts:
-        return {}
-    keys = [k for k in parts[0] if all(k in p for p in parts)]
-    return {k: np.concatenate([p[k] for p in parts]) for k in keys}

@@ -82,10 +82,15 @@ def fic_chunk(model: NetworkModel, sim: SimState, eta, target, n: int, rule: str
     return (model.with_tuned(J_i=J_i), sim), records
 
 
-def activity_line(done: int, total: int, last: dict) -> str:
+def activity_fields(last: dict) -> str:
+    """The region-mean activity of an iteration's records, as the log prints it."""
     rates = f", rate_e={last['rate_e'].mean():.2f} Hz" if "rate_e" in last else ""
-    return (f"  {done}/{total}: mean_S_e={last['mean_S_e'].mean():.4f}, "
-            f"mean_S_i={last['mean_S_i'].mean():.4f}{rates}, bold={last['bold'].mean():.4f}")
+    return (f"mean_S_e={last['mean_S_e'].mean():.4f}, mean_S_i={last['mean_S_i'].mean():.4f}{rates}, "
+            f"bold={last['bold'].mean():.4f}")
+
+
+def activity_line(done: int, total: int, last: dict) -> str:
+    return f"  {done}/{total}: {activity_fields(last)}"
 
 
 @register
@@ -106,7 +111,7 @@ class FIC(Routine):
         check_target(self.rule, self.target, self.name)
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
-        check_target(self.rule, self.target, self.name)
+        self.check_plan({})
         sim = self.stage_sim(start)
         dtype = start.model.dtype
         eta, target = jnp.asarray(self.eta, dtype), jnp.asarray(self.target, dtype)

@@ -42,8 +42,9 @@ def run_chunks(
         thin: keep the mean of every ``thin`` iterations (``every`` must be a
             multiple), with its last iteration (1-based) under ``"iteration"``;
             1 keeps every iteration as it is.
-        after_chunk: called as ``after_chunk(carry, done, history_of_this_call)``
-            after each chunk (e.g. to write a checkpoint).
+        after_chunk: called as ``after_chunk(carry, done, history)`` after each
+            chunk (e.g. to write a checkpoint); ``history()`` stacks the records
+            of this call so far, so chunks that need none pay nothing.
 
     Returns (carry, history of the iterations run here, seconds).
     """
@@ -64,7 +65,7 @@ def run_chunks(
             raise SimulationDiverged(
                 f"NaN/inf in {bad} during iterations {done + 1}..{done + size}; "
                 "lower the learning rates or check the starting parameters",
-                partial=_stack(parts))
+                partial=stack_records(parts))
         last = {k: v[-1] for k, v in rec.items()}
         if thin > 1:
             rec = _thinned(rec, thin, done)
@@ -74,8 +75,8 @@ def run_chunks(
         if line:
             log(line)
         if after_chunk is not None:
-            after_chunk(carry, done, _stack(parts))
-    return carry, _stack(parts), time.perf_counter() - t0
+            after_chunk(carry, done, lambda: stack_records(parts))
+    return carry, stack_records(parts), time.perf_counter() - t0
 
 
 def _thinned(rec: dict, thin: int, done: int) -> dict:
@@ -87,7 +88,9 @@ def _thinned(rec: dict, thin: int, done: int) -> dict:
     return out
 
 
-def _stack(parts: list[dict]) -> dict[str, np.ndarray]:
+def stack_records(parts: list[dict]) -> dict[str, np.ndarray]:
+    """Concatenate per-chunk record dicts along the iteration axis (empty dicts are skipped)."""
+    parts = [p for p in parts if p]
     if not parts:
         return {}
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
