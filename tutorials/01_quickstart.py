@@ -16,7 +16,6 @@ Run:  python tutorials/01_quickstart.py [--quick] [--out DIR]
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -26,6 +25,7 @@ import numpy as np
 
 warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
 
+from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
 from tvb.simulator import coupling, integrators, models, monitors, noise, simulator  # noqa: E402
 from tvb_eib_plugin.experiment import run_experiment  # noqa: E402
@@ -46,15 +46,8 @@ QUICK = dict(transient_ms=36_000.0, twin_ms=120_000.0, eval_ms=72_000.0, fic=60,
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short runs (a smoke test, not a fit)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
-    args = ap.parse_args()
+    args = parse_tutorial_args(__doc__)
     cfg = QUICK if args.quick else FULL
-    os.makedirs(args.out, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
     started = time.perf_counter()
 
     # ------------------------------------------------------------------------------------------

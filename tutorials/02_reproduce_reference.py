@@ -15,7 +15,6 @@ Run:  python tutorials/02_reproduce_reference.py [--quick] [--out DIR]
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
 
+from tutorial_args import parse_tutorial_args  # noqa: E402
 from tvb_eib_plugin.experiment import EXPERIMENTS, PUBLISHED, run_experiment  # noqa: E402
 from tvb_eib_plugin.plot import results_figure  # noqa: E402
 from tvb_eib_plugin.results import save_results  # noqa: E402
@@ -56,14 +56,7 @@ REFERENCE_LOG = {
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short runs (a smoke test, not a fit)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
+    args = parse_tutorial_args(__doc__)
     import matplotlib.pyplot as plt
 
     settings = EXPERIMENTS[NAME]

@@ -21,7 +21,6 @@ Run:  python tutorials/03_gradient_fitting.py [--quick] [--out DIR]
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import time
@@ -35,6 +34,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
+from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
 from tvb_eib_plugin.experiment import run_experiment  # noqa: E402
 from tvb_eib_plugin.routines import GradientEIB, TuningState  # noqa: E402
@@ -50,15 +50,8 @@ QUICK = dict(transient_ms=36_000.0, eval_ms=72_000.0, fic=60, eib=100, window=50
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short runs (a smoke test, not a fit)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
-    args = ap.parse_args()
+    args = parse_tutorial_args(__doc__)
     cfg = QUICK if args.quick else FULL
-    os.makedirs(args.out, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     started = time.perf_counter()

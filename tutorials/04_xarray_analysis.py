@@ -16,7 +16,6 @@ Run:  python tutorials/04_xarray_analysis.py [--quick] [--out DIR] [--results FI
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -29,6 +28,7 @@ warnings.filterwarnings("ignore", message="Geodesic distance module is unavailab
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy import stats  # noqa: E402
+from tutorial_args import parse_tutorial_args  # noqa: E402
 
 from tvb_eib_plugin.results import load_results, save_results  # noqa: E402
 
@@ -51,15 +51,9 @@ def produce(path, quick):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short runs when a results file must be made first")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
-    ap.add_argument("--results", help="a results .nc file (default: <out>/02_results.nc, else one is made)")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
+    args = parse_tutorial_args(__doc__, "short runs when a results file must be made first",
+                               extra=lambda p: p.add_argument(
+                                   "--results", help="a results .nc file (default: <out>/02_results.nc, else one is made)"))
     import matplotlib.pyplot as plt
 
     started = time.perf_counter()

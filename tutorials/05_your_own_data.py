@@ -14,7 +14,6 @@ Run:  python tutorials/05_your_own_data.py [--quick] [--out DIR]
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import tempfile
@@ -26,6 +25,7 @@ import numpy as np
 
 warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
 
+from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
 from scipy.io import savemat  # noqa: E402
 from tvb_eib_plugin.data import load_labels  # noqa: E402
@@ -62,21 +62,13 @@ def expect_error(what, action):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short runs (a smoke test, not a fit)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
-    args = ap.parse_args()
+    args = parse_tutorial_args(__doc__)
     cfg = QUICK if args.quick else FULL
-    os.makedirs(args.out, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     started = time.perf_counter()
     dk = eib.load_dataset("dk_average")  # our source of "your" matrices
     labels = list(dk.labels)
-    n = len(labels)
     tmp = tempfile.TemporaryDirectory(prefix="eib_tutorial05_")
     root = tmp.name
 

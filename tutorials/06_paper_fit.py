@@ -19,7 +19,6 @@ variants, about 40 minutes on 2 cores.)
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 import warnings
@@ -28,6 +27,7 @@ import numpy as np
 
 warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
 
+from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
 from tvb_eib_plugin.experiment import run_experiment  # noqa: E402
 from tvb_eib_plugin.results import save_results  # noqa: E402
@@ -47,14 +47,7 @@ def settings(quick: bool) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="two short stages (about a minute)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
+    args = parse_tutorial_args(__doc__, "two short stages (about a minute)")
     import matplotlib.pyplot as plt
 
     kw = settings(args.quick)
