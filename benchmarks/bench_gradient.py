@@ -43,12 +43,12 @@ def child(duration_ms: float, n_steps: int, precision: str, gradient: bool, nois
         carry = (p, opt.init(p))
         fc_t = jnp.asarray(con.fc_target)
         t0 = time.perf_counter()
-        carry, _ = jax.block_until_ready(optimizer_chunk(*carry, net, state, fc_t, ls, opt, 0, 1))
+        carry, _ = jax.block_until_ready(optimizer_chunk(*carry, net, state, fc_t, ls, 0, opt, 1))
         out["first_step_s"] = time.perf_counter() - t0
         times = []
         for k in range(n_steps):
             t0 = time.perf_counter()
-            carry, _ = jax.block_until_ready(optimizer_chunk(*carry, net, state, fc_t, ls, opt, k + 1, 1))
+            carry, _ = jax.block_until_ready(optimizer_chunk(*carry, net, state, fc_t, ls, k + 1, opt, 1))
             times.append(time.perf_counter() - t0)
         out.update(s_per_step=min(times), s_per_step_median=sorted(times)[len(times) // 2])
     out["peak_rss_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -39,7 +39,7 @@ class DualCoupling:
 
     @property
     def n_regions(self) -> int:
-        return self.weights.shape[0]
+        return self.weights.shape[-1]
 
 
 def dual_coupling(

@@ -24,6 +24,9 @@ class Evaluation:
         bold: (n_tr, N) BOLD; mean_S: (n_tr, 2, N) per-TR means of (S_e, S_i).
         S_e_trace: (display_steps, N) S_e at every step of the first TRs.
         discard: BOLD samples dropped before the FC.
+
+    Of a batch (:mod:`batch`), every field has a member axis: fc (B, N, N),
+    fc_corr (B,), bold (n_tr, B, N), ...; :meth:`member` picks one.
     """
 
     fc: np.ndarray
@@ -34,6 +37,12 @@ class Evaluation:
     mean_S: np.ndarray
     S_e_trace: np.ndarray
     discard: int
+
+    def member(self, b: int) -> "Evaluation":
+        """Member ``b``'s evaluation of a batched one."""
+        return Evaluation(fc=self.fc[b], fc_corr=float(self.fc_corr[b]), fc_corr_all=float(self.fc_corr_all[b]),
+                          fc_rmse=float(self.fc_rmse[b]), bold=self.bold[:, b], mean_S=self.mean_S[:, b],
+                          S_e_trace=self.S_e_trace[:, b], discard=self.discard)
 
 
 def evaluate(
@@ -56,13 +65,20 @@ def evaluate(
     bold = np.concatenate([head.bold, rest.bold])
     if len(bold) - discard < 3:
         raise ValueError(f"{len(bold)} BOLD samples leave too few after discarding {discard}")
-    fc_sim = fc(jnp.asarray(bold[discard:], jnp.float64))
-    target = jnp.asarray(fc_target, jnp.float64)
+    def score(bold, target):
+        fc_sim = fc(bold)
+        return fc_sim, fc_corr(fc_sim, target), fc_corr(fc_sim, target, "all"), fc_rmse(fc_sim, target)
+
+    if bold.ndim == 3:  # a batch: (n_tr, B, N), one target FC per member
+        score = jax.vmap(score, in_axes=(1, 0))
+    fc_sim, corr, corr_all, rmse = (np.asarray(x) for x in score(jnp.asarray(bold[discard:], jnp.float64),
+                                                                jnp.asarray(fc_target, jnp.float64)))
+    scalar = (lambda x: x) if bold.ndim == 3 else float
     return Evaluation(
-        fc=np.asarray(fc_sim),
-        fc_corr=float(fc_corr(fc_sim, target)),
-        fc_corr_all=float(fc_corr(fc_sim, target, "all")),
-        fc_rmse=float(fc_rmse(fc_sim, target)),
+        fc=fc_sim,
+        fc_corr=scalar(corr),
+        fc_corr_all=scalar(corr_all),
+        fc_rmse=scalar(rmse),
         bold=bold,
         mean_S=np.concatenate([head.mean_S, rest.mean_S]),
         S_e_trace=head.S_e_trace,

@@ -24,7 +24,9 @@ from .evaluation import evaluate
 from .network import NetworkModel, initial_state, network_from_connectome
 from .results import StageRecord, build_results
 from .routines import TuningState, dependency_order, get_routine
-from .routines.registry import stage_key
+from .batch import member, stack_trees
+from .routines.fic import number
+from .routines.registry import stage_key, stage_keys
 from .schirner2023 import schirner2023_settings
 from .simulate import simulate
 from .validation import InputError, check_fc, check_labels
@@ -159,14 +161,19 @@ def _prepare(settings: ExperimentSettings, connectome, network, fc_target, label
                           labels=labels, speed=settings.speed)
     if con.fc_target is None:
         raise InputError(f"{con.name} has no target FC: pass fc_target= (array or file)")
+    net = experiment_network(settings, con)
+    return net, con.fc_target, list(con.labels), con.name, np.asarray(net.coupling.weights)
+
+
+def experiment_network(settings: ExperimentSettings, con: Connectome) -> NetworkModel:
+    """The network an experiment simulates on a connectome (its normalisation, delays, integrator, BOLD...)."""
     try:
-        net = network_from_connectome(con, normalise=settings.normalise, delays=settings.delays, dt=settings.dt,
-                                      sigma_e=settings.sigma_e, sigma_i=settings.sigma_i, scheme=settings.scheme,
-                                      bold=settings.bold, tr_ms=settings.tr_ms, wLRE=settings.coupling,
-                                      wFFI=settings.coupling, dtype=settings.dtype)
+        return network_from_connectome(con, normalise=settings.normalise, delays=settings.delays, dt=settings.dt,
+                                       sigma_e=settings.sigma_e, sigma_i=settings.sigma_i, scheme=settings.scheme,
+                                       bold=settings.bold, tr_ms=settings.tr_ms, wLRE=settings.coupling,
+                                       wFFI=settings.coupling, dtype=settings.dtype)
     except ValueError as err:
         raise InputError(f"bad model settings: {err}") from None
-    return net, con.fc_target, list(con.labels), con.name, np.asarray(net.coupling.weights)
 
 
 def run_experiment(
@@ -203,16 +210,40 @@ def run_experiment(
     settings = settings.with_variant(variant).replace(**overrides)
     net, fc, labels, source, weights = _prepare(settings, connectome, network, fc_target, labels)
     order = dependency_order(list(settings.routines))
-    routines = [_configure(n, settings) for n in order]
+    routines = configure_routines(settings)
+    started = time.perf_counter()
+    stages = run_stages(settings, net, fc, routines, log)
+    summarise(stages, settings, source, order, log)
+    attrs = _provenance(settings, source, order, time.perf_counter() - started)
+    return build_results(stages, labels, fc, weights, attrs)
+
+
+def configure_routines(settings: ExperimentSettings) -> list:
+    """The experiment's routines with their settings, in dependency order; the plan is checked."""
+    routines = [_configure(n, settings) for n in dependency_order(list(settings.routines))]
     for r in routines:
         r.check_plan({x.name: x for x in routines})
-    started = time.perf_counter()
+    return routines
 
+
+def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: list, log,
+               seeds: tuple[int, ...] | None = None) -> list[StageRecord]:
+    """The pipeline: transient, an evaluation of the starting point, then each routine and its evaluation.
+
+    With ``seeds`` the network is a batch (:mod:`batch`), ``fc`` (B, N, N), and
+    member b runs with noise seed ``seeds[b]``; the records then hold the batch.
+    """
+    seed = settings.seed if seeds is None else seeds
     _banner(log, "STEP 1: Running simulation...")
     log(f"  Simulation period: {settings.eval_ms} ms, dt: {net.dt} ms")
     log(f"  Transient period: {settings.transient_ms} ms")
-    state = simulate(net, initial_state(net, stage_key(settings.seed, "transient")), settings.transient_ms).state
-    eval_key = stage_key(settings.seed, "evaluation")
+    if seeds is None:
+        start = initial_state(net, stage_key(seed, "transient"))
+    else:
+        keys = stage_keys(seeds, "transient")
+        start = stack_trees([initial_state(member(net, b), keys[b]) for b in range(len(seeds))])
+    state = simulate(net, start, settings.transient_ms).state
+    eval_key = stage_keys(seed, "evaluation")
 
     def assess(model, sim_state):
         return evaluate(model, sim_state, fc, eval_key, settings.eval_ms, settings.eval_discard)
@@ -221,27 +252,29 @@ def run_experiment(
     log("  Simulation complete.")
 
     _banner(log, "STEP 3: Running algorithms...")
-    log(f"  Algorithms to run (dependency order): {order}")
-    current, done = TuningState(net, state), {}
+    log(f"  Algorithms to run (dependency order): {[r.name for r in routines]}")
+    current, done = TuningState(net, state, seeds), {}
     for routine in routines:
-        log(f"\n>>> Running algorithm: {routine.name} (seed={routine.seed})")
+        log(f"\n>>> Running algorithm: {routine.name} (seed={routine.seed if seeds is None else list(seeds)})")
         result = routine.run(current, fc, done, log)
         done[routine.name] = result
         current = result.state
         ev = assess(current.model, current.sim)
         log(f"  evaluation ({settings.eval_ms / 1000:.0f} s, FC from BOLD[{settings.eval_discard}:]): "
-            f"fc_corr={ev.fc_corr:.4f}, fc_rmse={ev.fc_rmse:.4f}")
+            f"fc_corr={number(ev.fc_corr)}, fc_rmse={number(ev.fc_rmse)}")
         stages.append(StageRecord(routine.name, current.model, ev, result.history, result.settings, result.seconds,
                                   result.history_dim))
+    return stages
 
+
+def summarise(stages: list[StageRecord], settings: ExperimentSettings, source: str, order, log) -> None:
+    """The closing table of the log: each stage's fit (a batch: mean [min..max]) beside the published one."""
     _banner(log, f"  Algorithms complete. Results: {order}")
-    log(f"  {'stage':14s}{'fc_corr':>9s}{'fc_rmse':>9s}   published (fc_corr, fc_rmse)")
+    log(f"  {'stage':14s}{'fc_corr':>9s} {'fc_rmse':>9s}   published (fc_corr, fc_rmse)")
     for st in stages:
         pub = settings.published.get(st.name) if source == "dk_average" else None
-        log(f"  {st.name:14s}{st.evaluation.fc_corr:9.4f}{st.evaluation.fc_rmse:9.4f}   {pub or ''}")
+        log(f"  {st.name:14s}{number(st.evaluation.fc_corr):>9s} {number(st.evaluation.fc_rmse):>9s}   {pub or ''}")
     _banner(log, "Experiment complete.")
-    attrs = _provenance(settings, source, order, time.perf_counter() - started)
-    return build_results(stages, labels, fc, weights, attrs)
 
 
 def _configure(name: str, settings: ExperimentSettings):

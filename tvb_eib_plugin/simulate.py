@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .batch import batch_size, over_members
 from .bold import bold_update
 from .coupling import EffectiveCoupling, effective
 from .integrate import draw_noise, integrate
@@ -90,13 +91,13 @@ class Simulation(NamedTuple):
     """A finished run: the final state and the stacked per-TR records (numpy)."""
 
     state: SimState
-    mean_S: np.ndarray  # (n_tr, 2, N)
-    bold: np.ndarray  # (n_tr, N)
-    trace: np.ndarray | None  # (n_tr * steps_per_tr, 2, N)
+    mean_S: np.ndarray  # (n_tr[, B], 2, N)
+    bold: np.ndarray  # (n_tr[, B], N)
+    trace: np.ndarray | None  # (n_tr * steps_per_tr[, B], 2, N)
 
     @property
     def S_e_trace(self) -> np.ndarray | None:
-        return None if self.trace is None else self.trace[:, 0]
+        return None if self.trace is None else self.trace[..., 0, :]
 
 
 def n_trs(model: NetworkModel, duration_ms: float) -> int:
@@ -126,6 +127,9 @@ def simulate(
 ) -> Simulation:
     """Simulate ``duration_ms`` (whole TRs) from ``state``.
 
+    A batched model (:mod:`batch`) simulates all members at once; its records
+    carry the member axis after the time axis: bold (n_tr, B, N).
+
     Args:
         record_trace: also keep every step's (S_e, S_i) (memory: steps x 2 x N).
         chunk_trs: TRs per compiled chunk.
@@ -137,8 +141,9 @@ def simulate(
     total = n_trs(model, duration_ms)
     records: list[TRRecord] = []
     done = 0
+    run = over_members(run_trs, batch_size(model) is not None, (0, 0), ("n_tr", "record_trace"))
     for size in chunk_sizes(total, chunk_trs):
-        state, rec = run_trs(model, state, size, record_trace)
+        state, rec = run(model, state, n_tr=size, record_trace=record_trace)
         rec = jax.tree_util.tree_map(np.asarray, rec)
         if not (np.all(np.isfinite(rec.mean_S)) and np.all(np.isfinite(rec.bold))):
             partial = _stack(state, records, model)
@@ -160,5 +165,7 @@ def _stack(state: SimState, records: list[TRRecord], model: NetworkModel) -> Sim
     bold = np.concatenate([r.bold for r in records])
     trace = None
     if records[0].trace is not None:
-        trace = np.concatenate([r.trace.reshape(-1, 2, n) for r in records])
+        # (n_tr[, B], steps_per_tr, 2, N) -> (n_tr * steps_per_tr[, B], 2, N)
+        per_step = [np.swapaxes(r.trace, 1, 2) if r.trace.ndim == 5 else r.trace for r in records]
+        trace = np.concatenate([t.reshape((-1,) + t.shape[2:]) for t in per_step])
     return Simulation(state, mean_S, bold, trace)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from tvb.basic.neotraits.api import Attr
 
+from ..batch import over_members, stack_trees
 from ..coupling import effective
 from ..metrics import fc_corr, fc_rmse, rowwise_rmse
 from ..network import NetworkModel, SimState
@@ -33,7 +34,7 @@ from ..simulate import tr_step
 from ..validation import InputError
 from ..window import FCWindow, window_fc, window_init, window_push, window_rebuild
 from .checkpoint import load_checkpoint, save_checkpoint
-from .fic import activity_fields, activity_records, check_target, fic_step, rule_trait
+from .fic import activity_fields, activity_records, check_target, fic_step, number, rule_trait
 from .loop import run_chunks, stack_records
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 from .schedule import EIBStage, as_schedule, warmup_schedule
@@ -168,8 +169,12 @@ class FICEIB(Routine):
         stages = self.stages()
         dtype = start.model.dtype
         capacity = max(s.window for s in stages)
-        window = window_init(self._initial_window(start, previous, log, stages[0].window, capacity),
-                             capacity, stages[0].window)
+        samples = self._initial_window(start, previous, log, stages[0].window, capacity)
+        if start.batched:  # samples (T, B, N): one window per member
+            window = stack_trees([window_init(samples[:, b], capacity, stages[0].window)
+                                  for b in range(samples.shape[1])])
+        else:
+            window = window_init(samples, capacity, stages[0].window)
         carry = (start.model, self.stage_sim(start), window)
         target = jnp.asarray(target_fc, dtype)
         mask = (start.model.coupling.weights > 0).astype(dtype) if self.mask == "sc" else None
@@ -186,15 +191,16 @@ class FICEIB(Routine):
         for s_index in range(position["stage"], len(stages)):
             carry, history, sec = self._run_stage(carry, s_index, stages, target, mask, dtype,
                                                   position["done"] if s_index == position["stage"] else 0,
-                                                  parts, log)
+                                                  parts, log, start.batched)
             parts.append(history)
             seconds += sec
         model, sim, _ = carry
         # every stage's end, the last included, was checkpointed by its final chunk
         log(f"{self.name} complete!")
-        return StageResult(self.name, TuningState(model, sim), stack_records(parts), self.settings(), seconds)
+        return StageResult(self.name, TuningState(model, sim, start.seeds), stack_records(parts), self.settings(),
+                           seconds)
 
-    def _run_stage(self, carry, s_index, stages, target, mask, dtype, first, parts, log):
+    def _run_stage(self, carry, s_index, stages, target, mask, dtype, first, parts, log, batched):
         stage = stages[s_index]
         offset = sum(s.iterations for s in stages[:s_index])
         hp = {"eta": jnp.asarray(stage.eta, dtype), "warmup": jnp.asarray(stage.warmup),
@@ -207,8 +213,10 @@ class FICEIB(Routine):
         every_ckpt = -(-self.checkpoint_every // self.log_every) * self.log_every
 
         def line(done, last):
-            return (f"  {offset + done}/{offset + stage.iterations}: fc_corr={last['fc_corr']:.4f}, "
-                    f"fc_rmse={last['fc_rmse']:.4f}, {activity_fields(last)}, fc_mean={last['fc_mean']:.4f}")
+            return (f"  {offset + done}/{offset + stage.iterations}: fc_corr={number(last['fc_corr'])}, "
+                    f"fc_rmse={number(last['fc_rmse'])}, {activity_fields(last)}, fc_mean={number(last['fc_mean'])}")
+
+        chunk = over_members(fic_eib_chunk, batched, (0, 0, 0, None, None, 0, 0), ("n", "rule", "tune"))
 
         def after(c, done, so_far):
             if done % every_ckpt == 0 or done == stage.iterations:
@@ -217,7 +225,7 @@ class FICEIB(Routine):
                            stack_records(parts + [_shift(so_far(), offset, "iteration")]))
 
         carry, history, seconds = run_chunks(
-            lambda c, k0, n: fic_eib_chunk(*c, k0, hp, target, mask, n, self.rule, self.tune),
+            lambda c, k0, n: chunk(*c, k0, hp, target, mask, n=n, rule=self.rule, tune=self.tune),
             carry, stage.iterations, self.log_every, line, log, first=first, thin=self.record_every,
             after_chunk=after if self.checkpoint else None)
         return carry, _shift(history, offset, "iteration"), seconds

@@ -17,8 +17,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from tvb.basic.neotraits.api import Attr
 
+from ..batch import over_members
 from ..coupling import effective
 from ..network import NetworkModel, SimState
 from ..simulate import tr_step
@@ -82,8 +84,16 @@ def fic_chunk(model: NetworkModel, sim: SimState, eta, target, n: int, rule: str
     return (model.with_tuned(J_i=J_i), sim), records
 
 
+def number(x, digits: int = 4) -> str:
+    """A record for the log: the value, or for a batch its mean and [min..max] over members."""
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return f"{x:.{digits}f}"
+    return f"{x.mean():.{digits}f} [{x.min():.{digits}f}..{x.max():.{digits}f}]"
+
+
 def activity_fields(last: dict) -> str:
-    """The region-mean activity of an iteration's records, as the log prints it."""
+    """The region-mean activity of an iteration's records (over all members of a batch), as the log prints it."""
     rates = f", rate_e={last['rate_e'].mean():.2f} Hz" if "rate_e" in last else ""
     return (f"mean_S_e={last['mean_S_e'].mean():.4f}, mean_S_i={last['mean_S_i'].mean():.4f}{rates}, "
             f"bold={last['bold'].mean():.4f}")
@@ -115,10 +125,11 @@ class FIC(Routine):
         sim = self.stage_sim(start)
         dtype = start.model.dtype
         eta, target = jnp.asarray(self.eta, dtype), jnp.asarray(self.target, dtype)
+        chunk = over_members(fic_chunk, start.batched, (0, 0, None, None), ("n", "rule"))
         log(f"Running {self.name} algorithm for {self.n_iterations} iterations...")
         (model, sim), history, seconds = run_chunks(
-            lambda carry, first, n: fic_chunk(*carry, eta, target, n, self.rule),
+            lambda carry, first, n: chunk(*carry, eta, target, n=n, rule=self.rule),
             (start.model, sim), self.n_iterations, self.log_every,
             lambda done, last: activity_line(done, self.n_iterations, last), log)
         log(f"{self.name} complete!")
-        return StageResult(self.name, TuningState(model, sim), history, self.settings(), seconds)
+        return StageResult(self.name, TuningState(model, sim, start.seeds), history, self.settings(), seconds)

@@ -29,6 +29,7 @@ class GlobalCoupling(Routine):
 
     name = "global_coupling"
     depends_on = ("fic",)
+    batchable = False  # it already maps its G values over one network
     summary = "the original model: one global coupling G, FIC at each value of a sweep, the best FC fit kept"
     rule = rule_trait("rate")
     eta_fic = BoundedFloat(0.001, 0.0, 10.0, label="eta FIC", doc="learning rate of the J_i update")

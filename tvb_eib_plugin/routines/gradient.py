@@ -33,12 +33,14 @@ import optax
 from tvb.basic.neotraits.api import Attr
 
 from ..adjoint import heun_trajectory
+from ..batch import over_members
 from ..bold import HRFBold, bold_from_steps
 from ..coupling import effective
 from ..integrate import IntegratorState, draw_noise, integrate
 from ..validation import InputError
 from ..metrics import fc, fc_corr, fc_rmse
 from ..network import NetworkModel, SimState
+from .fic import number
 from .loop import run_chunks
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 
@@ -140,7 +142,7 @@ def project(p: FitParams) -> FitParams:
 
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "n", "resample_noise"))
-def optimizer_chunk(p, opt_state, model, sim, fc_target, ls: LossSettings, optimizer, first, n: int,
+def optimizer_chunk(p, opt_state, model, sim, fc_target, ls: LossSettings, first, optimizer, n: int,
                     resample_noise: bool = False):
     """``n`` optimizer steps (from 0-based step ``first``) in one scan; records the
     loss terms at each step's start.  ``resample_noise``: a new noise key per step."""
@@ -210,13 +212,16 @@ class GradientEIB(Routine):
             f"solver=Heun, {self.n_steps} steps)")
 
         def line(done, last):
-            return (f"Step {done - 1}: {last['loss']:.6f} (fc_rmse={last['fc_rmse']:.4f}, "
-                    f"activity={last['activity']:.5f}, fc_corr={last['fc_corr']:.4f})")
+            return (f"Step {done - 1}: {number(last['loss'], 6)} (fc_rmse={number(last['fc_rmse'])}, "
+                    f"activity={number(last['activity'], 5)}, fc_corr={number(last['fc_corr'])})")
 
+        chunk = over_members(optimizer_chunk, start.batched, (0, 0, 0, 0, 0, None, None),
+                             ("optimizer", "n", "resample_noise"))
+        opt_state = jax.vmap(opt.init)(p) if start.batched else opt.init(p)
         (p, _), history, seconds = run_chunks(
-            lambda carry, first, n: optimizer_chunk(*carry, model, sim, fc_t, ls, opt, first, n,
-                                                     self.resample_noise),
-            (p, opt.init(p)), self.n_steps, self.log_every, line, log)
+            lambda carry, first, n: chunk(*carry, model, sim, fc_t, ls, first, optimizer=opt, n=n,
+                                          resample_noise=self.resample_noise),
+            (p, opt_state), self.n_steps, self.log_every, line, log)
         log("  Optimization complete.")
-        return StageResult(self.name, TuningState(with_params(model, p), start.sim), history, self.settings(),
-                           seconds, history_dim="step")
+        return StageResult(self.name, TuningState(with_params(model, p), start.sim, start.seeds), history,
+                           self.settings(), seconds, history_dim="step")

@@ -14,6 +14,7 @@ import zlib
 from typing import Callable, ClassVar
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tvb.basic.neotraits.api import Float, HasTraits, Int
 from tvb.basic.neotraits.ex import TraitValueError
@@ -54,10 +55,20 @@ class BoundedInt(_Bounded, Int):
 @dataclasses.dataclass
 class TuningState:
     """Where a routine starts and what it hands on: the model (tuned parameters
-    included) and the simulation state (gating, history, BOLD buffer, noise key)."""
+    included) and the simulation state (gating, history, BOLD buffer, noise key).
+
+    A batch (see :mod:`~tvb_eib_plugin.batch`) carries a leading member axis on
+    every array and ``seeds``, the noise seed of each member: member b's
+    stages draw the noise a single run with ``seed=seeds[b]`` would.
+    """
 
     model: NetworkModel
     sim: SimState
+    seeds: tuple[int, ...] | None = None
+
+    @property
+    def batched(self) -> bool:
+        return self.seeds is not None
 
 
 @dataclasses.dataclass
@@ -90,6 +101,8 @@ class Routine(HasTraits):
     name: ClassVar[str] = ""
     depends_on: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
+    #: whether ``run`` accepts a batched :class:`TuningState` (many subjects / seeds at once)
+    batchable: ClassVar[bool] = True
 
     def check_plan(self, plan: dict[str, "Routine"]) -> None:
         """Refuse a plan (name -> configured routine, in run order) that cannot work,
@@ -105,13 +118,20 @@ class Routine(HasTraits):
         raise NotImplementedError
 
     def stage_sim(self, start: TuningState) -> SimState:
-        """The starting simulation state with this routine's own noise key."""
-        return start.sim.with_key(stage_key(self.seed, self.name))
+        """The starting simulation state with this routine's own noise key (one per member of a batch)."""
+        return start.sim.with_key(stage_keys(start.seeds if start.batched else self.seed, self.name))
 
 
 def stage_key(seed: int, name: str) -> jax.Array:
     """The noise key of a stage: its seed, folded with its name so stages differ."""
     return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def stage_keys(seeds: int | tuple[int, ...], name: str) -> jax.Array:
+    """:func:`stage_key` of one seed, or stacked (B,) for a batch's seeds."""
+    if isinstance(seeds, (int, np.integer)):
+        return stage_key(int(seeds), name)
+    return jnp.stack([stage_key(int(s), name) for s in seeds])
 
 
 _REGISTRY: dict[str, type[Routine]] = {}

@@ -1,0 +1,175 @@
+"""Twin subjects: a target FC made by the model itself from known parameters, to test recovery.
+
+A twin is a connectome (any: the shipped data, tvb-data's, a user's) whose
+target FC was simulated from a ground truth the user knows:
+
+- wLRE / wFFI: on every SC edge, a log ratio ``L_ij = spread * (sqrt(share) u_i
+  + sqrt(1 - share) e_ij)`` with u (per receiving region) and e (per edge)
+  standard normal; ``wLRE = G exp(L / 2)``, ``wFFI = G exp(-L / 2)`` (G the
+  experiment's coupling; edges without SC stay at G);
+- J_i: what the experiment's own FIC reaches under that coupling, so the
+  truth sits at the FIC target as every tuned model does;
+- FC: Pearson FC of ``duration_ms`` of BOLD simulated from that model (the
+  first ``discard`` samples dropped).
+
+Tuning the twin from the defaults and comparing with :func:`recovery` says
+how well the procedure identifies E/I coupling on that connectome.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from .cohort import cohort_settings
+from .data import Connectome
+from .experiment import ExperimentSettings, experiment_network
+from .metrics import fc
+from .network import initial_state
+from .routines import TuningState, get_routine
+from .routines.registry import stage_key
+from .simulate import simulate
+from .validation import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class TwinTruth:
+    """A twin's ground truth: J_i (N,), wLRE and wFFI (N, N), and the SC edge mask (N, N) bool."""
+
+    J_i: np.ndarray
+    wLRE: np.ndarray
+    wFFI: np.ndarray
+    edges: np.ndarray
+
+    @property
+    def log_ratio(self) -> np.ndarray:
+        """log(wLRE / wFFI) on the SC edges, (n_edges,)."""
+        return np.log(self.wLRE / self.wFFI)[self.edges]
+
+
+def twin_subject(
+    connectome: Connectome,
+    *,
+    seed: int = 0,
+    name: str | None = None,
+    spread: float = 1.0,
+    region_share: float = 0.7,
+    sc_spread: float = 0.0,
+    experiment: str | ExperimentSettings = "EI_Tuning_FIC_EIB_Optimization",
+    fic_iterations: int = 400,
+    duration_ms: float = 1200000.0,
+    discard: int = 20,
+    **overrides,
+) -> tuple[Connectome, TwinTruth]:
+    """A twin of ``connectome``: its target FC simulated from a random ground truth.
+
+    Args:
+        seed: draws the truth, the SC perturbation and the simulation noise.
+        name: the twin's name (default ``"<connectome>-twin<seed>"``).
+        spread: standard deviation of the log ratio log(wLRE / wFFI) over edges.
+        region_share: the part of its variance shared by a receiving region's edges (0..1).
+        sc_spread: multiplicative log-normal noise on the SC weights (symmetric), 0 keeps them.
+        experiment, overrides: the model (dt, noise, BOLD, coupling, FIC settings) the FC is made with.
+        fic_iterations: FIC iterations that set the true J_i.
+        duration_ms, discard: length of the simulated BOLD, and samples dropped before its FC.
+
+    Returns (the twin as a :class:`Connectome` with ``fc_target``, its :class:`TwinTruth`).
+    """
+    if not 0.0 <= region_share <= 1.0:
+        raise InputError(f"region_share must be within [0, 1], got {region_share}")
+    if spread < 0 or sc_spread < 0:
+        raise InputError(f"spread and sc_spread must be >= 0, got {spread}, {sc_spread}")
+    settings = cohort_settings(experiment, **overrides)
+    rng = np.random.default_rng(seed)
+    n = connectome.n_regions
+    weights = connectome.weights
+    if sc_spread > 0:
+        noise = np.triu(rng.standard_normal((n, n)), 1)
+        weights = weights * np.exp(sc_spread * (noise + noise.T))
+    twin = dataclasses.replace(connectome, weights=weights, fc_target=None,
+                               name=name or f"{connectome.name}-twin{seed}")
+    net = experiment_network(settings, twin)
+    edges = np.asarray(net.coupling.weights) > 0
+    u, e = rng.standard_normal(n), rng.standard_normal((n, n))
+    log_ratio = spread * (np.sqrt(region_share) * u[:, None] + np.sqrt(1 - region_share) * e)
+    G = settings.coupling
+    wLRE = np.where(edges, G * np.exp(log_ratio / 2), G)
+    wFFI = np.where(edges, G * np.exp(-log_ratio / 2), G)
+    net = net.with_tuned(wLRE=wLRE, wFFI=wFFI)
+
+    state = simulate(net, initial_state(net, stage_key(seed, "twin transient")), settings.transient_ms).state
+    fic = get_routine("fic")(**{**settings.routine_settings.get("fic", {}), "n_iterations": fic_iterations})
+    tuned = fic.run(TuningState(net, state), None, {}, lambda _: None).state
+    run = simulate(tuned.model, tuned.sim.with_key(stage_key(seed, "twin data")), duration_ms)
+    if len(run.bold) - discard < 10:
+        raise InputError(f"{duration_ms} ms gives {len(run.bold)} BOLD samples: too few after discarding {discard}")
+    fc_twin = np.asarray(fc(jnp.asarray(run.bold[discard:], jnp.float64)))
+    truth = TwinTruth(J_i=np.asarray(tuned.model.node.J_i, np.float64), wLRE=wLRE, wFFI=wFFI, edges=edges)
+    return dataclasses.replace(twin, fc_target=fc_twin), truth
+
+
+def twin_cohort(connectome: Connectome, n: int, *, first_seed: int = 0, **kwargs) -> tuple[list[Connectome], dict]:
+    """``n`` twins of ``connectome`` (seeds ``first_seed``...); returns (twins, name -> truth)."""
+    twins, truths = [], {}
+    for k in range(first_seed, first_seed + n):
+        twin, truth = twin_subject(connectome, seed=k, **kwargs)
+        twins.append(twin)
+        truths[twin.name] = truth
+    return twins, truths
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r; NaN where either side is constant (e.g. untuned wLRE = wFFI)."""
+    if np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def recovery(params: xr.Dataset, truth: TwinTruth, evaluation: xr.Dataset | None = None) -> dict:
+    """How well tuned parameters recover a twin's truth.
+
+    Args:
+        params: one run's stage node (J_i, wLRE, wFFI), e.g. ``tree["fic_eib"]``
+            (of a cohort: ``tree["fic_eib"].sel(subject=..., seed=...)``).
+        evaluation: that stage's evaluation node, to report the FC fit.
+
+    Returns a dict: ``ratio_corr`` (Pearson r of log(wLRE / wFFI) over SC edges,
+    tuned against true), ``region_ratio_corr`` (the same of each receiving
+    region's mean log ratio), ``J_i_corr``, ``ratio_rmse`` (of the log ratios),
+    and ``fc_corr`` / ``fc_rmse`` when ``evaluation`` is given.
+    """
+    wLRE, wFFI = np.asarray(params["wLRE"]), np.asarray(params["wFFI"])
+    if wLRE.shape != truth.wLRE.shape:
+        raise InputError(f"tuned matrices {wLRE.shape} and truth {truth.wLRE.shape} differ in shape: select "
+                         "one subject and seed of a cohort first")
+    with np.errstate(divide="ignore"):
+        tuned = np.log(wLRE / wFFI)
+    edges = truth.edges & np.isfinite(tuned)
+    true = np.log(truth.wLRE / truth.wFFI)
+    region = lambda m: np.array([m[i][edges[i]].mean() for i in range(len(m)) if edges[i].any()])
+    out = dict(ratio_corr=_corr(tuned[edges], true[edges]), region_ratio_corr=_corr(region(tuned), region(true)),
+               J_i_corr=_corr(np.asarray(params["J_i"]), truth.J_i),
+               ratio_rmse=float(np.sqrt(np.mean((tuned[edges] - true[edges]) ** 2))),
+               edges_compared=int(edges.sum()))
+    if evaluation is not None:
+        out.update(fc_corr=float(evaluation["fc_corr"]), fc_rmse=float(evaluation["fc_rmse"]))
+    return out
+
+
+def cohort_recovery(tree: xr.DataTree, truths: dict[str, TwinTruth], stage: str = "fic_eib",
+                    seeds: Sequence[int] | None = None) -> list[dict]:
+    """:func:`recovery` of every (subject, seed) of a cohort tree whose subjects are twins in ``truths``."""
+    node = tree[stage]
+    seeds = list(node["seed"].values) if seeds is None else list(seeds)
+    rows = []
+    for subject in node["subject"].values:
+        for k in seeds:
+            pick = dict(subject=subject, seed=k)
+            row = recovery(node.to_dataset().sel(pick), truths[str(subject)],
+                           node["evaluation"].to_dataset().sel(pick))
+            rows.append(dict(subject=str(subject), seed=int(k), **row))
+    return rows
