@@ -91,11 +91,7 @@ def tune_cohort(
     seeds = tuple(int(k) for k in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise InputError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
-    routines = configure_routines(settings)
-    unbatchable = [r.name for r in routines if not r.batchable]
-    if unbatchable:
-        raise InputError(f"routine(s) {unbatchable} run one network at a time; tune those subjects with "
-                         "run_experiment")
+    routines = cohort_routines(settings)
     started = time.perf_counter()
     prepared = [_prepare(settings, con, None, None, None) for con in subjects]
     pairs = [(s, k) for s in range(len(subjects)) for k in seeds]
@@ -120,6 +116,16 @@ def tune_cohort(
     tree = stack_results(trees, [c.name for c in subjects], seeds)
     tree.attrs.update(cohort_attrs(settings, subjects, seeds, order, seconds, len(devices)))
     return tree
+
+
+def cohort_routines(settings: ExperimentSettings) -> list:
+    """The configured routines of a cohort run; refuses a plan that cannot run batched."""
+    routines = configure_routines(settings)
+    unbatchable = [r.name for r in routines if not r.batchable]
+    if unbatchable:
+        raise InputError(f"routine(s) {unbatchable} run one network at a time; tune those subjects with "
+                         "run_experiment")
+    return routines
 
 
 def member_stages(stages: list[StageRecord], b: int) -> list[StageRecord]:

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import xarray as xr
 
-from .cohort import check_subjects, cohort_settings, concat_subjects, tune_cohort
+from .cohort import check_subjects, cohort_routines, cohort_settings, concat_subjects, tune_cohort
 from .data import Connectome
 from .experiment import ExperimentSettings
 from .results import load_results, save_results
@@ -81,6 +81,7 @@ def tune_cohort_distributed(
     log = log or (lambda _: None)
     settings = cohort_settings(experiment, variant, **overrides)
     subjects = check_subjects(subjects)
+    cohort_routines(settings)  # a plan that cannot run fails here, not on every worker
     seeds = tuple(int(k) for k in seeds)
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
