@@ -8,11 +8,9 @@ import sys
 import threading
 import time
 
-import jax
 import numpy as np
 import pytest
 
-from tvb_eib_plugin.batch import member, over_members, shard_members, stack_models
 from tvb_eib_plugin.cohort import tune_cohort
 from tvb_eib_plugin.experiment import run_experiment
 from tvb_eib_plugin.results import load_results, save_results

@@ -1,6 +1,8 @@
 """The ``tvb-eib`` command.
 
     tvb-eib run [--experiment NAME] [--connectivity SRC] [--fc FILE] [-o results.nc] [--figure fig.png] ...
+    tvb-eib cohort SUBJECT [SUBJECT ...] [--seeds 0 1 ...] [--out-dir DIR] [-o cohort.nc] ...
+    tvb-eib cohort --twins N [--twin-of dk_average] ...
     tvb-eib list
 """
 
@@ -14,40 +16,59 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tvb-eib", description="FIC and EIB tuning of Wong-Wang brain network models")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment and write results.nc and a figure")
-    run.add_argument("--experiment", default="EI_Tuning_FIC_EIB_Optimization",
-                     help="EI_Tuning_FIC_EIB_Optimization (the reference workflow) or Schirner2023 (the paper's fit)")
-    run.add_argument("--variant", help="a variant of the experiment (Schirner2023: EI, E or global)")
+    _experiment_args(run)
     run.add_argument("--connectivity", help="data set name, BIDS relmat folder or TVB connectivity .zip "
                                             "(default: the experiment's, dk_average)")
     run.add_argument("--fc", help="target FC file (.npy/.csv/.tsv/.mat); default: the connectivity's own")
-    run.add_argument("--routines", nargs="+", help="routines to run (dependencies are added)")
-    run.add_argument("--fic-iterations", type=int)
-    run.add_argument("--eib-iterations", type=int)
-    run.add_argument("--eib-window", type=int, help="BOLD samples in the FIC+EIB FC window (default 150)")
-    run.add_argument("--stages", type=int, help="EIB in this many annealing stages (rate halving from "
-                                                "--stage-eta, window doubling from --eib-window or 150)")
-    run.add_argument("--stage-iterations", type=int, nargs="+",
-                     help="TRs per annealing stage, or one number per stage (Schirner2023: 50000)")
-    run.add_argument("--stage-eta", type=float, default=0.1, help="learning rate of the first stage (0.1)")
-    run.add_argument("--checkpoint", help="fic_eib checkpoint file: written during the run, resumed from if present")
-    run.add_argument("--gradient-steps", type=int, help="optimizer steps of gradient_eib (default 66)")
-    run.add_argument("--gradient-ms", type=float, help="simulated ms per gradient loss evaluation (default 300000)")
-    run.add_argument("--transient-ms", type=float)
-    run.add_argument("--eval-ms", type=float)
-    run.add_argument("--delays", action="store_true", help="use conduction delays from tract lengths")
     run.add_argument("--seed", type=int)
-    run.add_argument("--precision", choices=("float64", "float32"))
     run.add_argument("-o", "--output", default="results.nc", help="results file (netCDF)")
     run.add_argument("--figure", default="results.png", help="figure file (PNG); '' to skip")
-    run.add_argument("-q", "--quiet", action="store_true")
+    cohort = sub.add_parser("cohort", help="tune many subjects (x seeds) in one batched run, or on Dask workers")
+    cohort.add_argument("subjects", nargs="*", help="subjects: BIDS relmat folders, TVB zips or data set names, "
+                                                    "one parcellation, each with its FC")
+    _experiment_args(cohort)
+    cohort.add_argument("--twins", type=int, help="instead of subjects: this many twins of --twin-of (FC "
+                                                   "simulated from a known truth), and a recovery report")
+    cohort.add_argument("--twin-of", default="dk_average", help="connectivity the twins are made from")
+    cohort.add_argument("--seeds", type=int, nargs="+", default=[0], help="noise seeds (each subject runs each)")
+    cohort.add_argument("--out-dir", help="run on Dask: batches on workers, each subject written here as it "
+                                          "finishes; a stopped run started again resumes")
+    cohort.add_argument("--workers", type=int, default=2, help="LocalCluster workers with --out-dir (2)")
+    cohort.add_argument("--scheduler", help="with --out-dir: a Dask scheduler address instead of a LocalCluster")
+    cohort.add_argument("--batch-size", type=int, default=4, help="subjects per Dask batch (4)")
+    cohort.add_argument("-o", "--output", default="cohort.nc", help="results file (netCDF)")
     sub.add_parser("list", help="list experiments, routines and data sets")
     return p
+
+
+def _experiment_args(p: argparse.ArgumentParser) -> None:
+    """The experiment and its tuning settings, shared by ``run`` and ``cohort``."""
+    p.add_argument("--experiment", default="EI_Tuning_FIC_EIB_Optimization",
+                   help="EI_Tuning_FIC_EIB_Optimization (the reference workflow) or Schirner2023 (the paper's fit)")
+    p.add_argument("--variant", help="a variant of the experiment (Schirner2023: EI, E or global)")
+    p.add_argument("--routines", nargs="+", help="routines to run (dependencies are added)")
+    p.add_argument("--fic-iterations", type=int)
+    p.add_argument("--eib-iterations", type=int)
+    p.add_argument("--eib-window", type=int, help="BOLD samples in the FIC+EIB FC window (default 150)")
+    p.add_argument("--stages", type=int, help="EIB in this many annealing stages (rate halving from "
+                                              "--stage-eta, window doubling from --eib-window or 150)")
+    p.add_argument("--stage-iterations", type=int, nargs="+",
+                   help="TRs per annealing stage, or one number per stage (Schirner2023: 50000)")
+    p.add_argument("--stage-eta", type=float, default=0.1, help="learning rate of the first stage (0.1)")
+    p.add_argument("--checkpoint", help="fic_eib checkpoint file: written during the run, resumed from if present")
+    p.add_argument("--gradient-steps", type=int, help="optimizer steps of gradient_eib (default 66)")
+    p.add_argument("--gradient-ms", type=float, help="simulated ms per gradient loss evaluation (default 300000)")
+    p.add_argument("--transient-ms", type=float)
+    p.add_argument("--eval-ms", type=float)
+    p.add_argument("--delays", action="store_true", help="use conduction delays from tract lengths")
+    p.add_argument("--precision", choices=("float64", "float32"))
+    p.add_argument("-q", "--quiet", action="store_true")
 
 
 def _overrides(args) -> dict:
     out = {}
     for key in ("transient_ms", "eval_ms", "seed", "precision", "routines"):
-        if getattr(args, key) is not None:
+        if getattr(args, key, None) is not None:
             out[key] = getattr(args, key)
     if args.delays:
         out["delays"] = True
@@ -91,6 +112,8 @@ def main(argv=None) -> int:
             print(f"routine {name}{deps}: {cls.summary}")
         print("data sets:", ", ".join(eib.dataset_names()))
         return 0
+    if args.command == "cohort":
+        return _cohort(args)
     try:
         tree = run_experiment(args.experiment, variant=args.variant, connectome=args.connectivity, fc_target=args.fc,
                               log=None if args.quiet else print, **_overrides(args))
@@ -105,6 +128,45 @@ def main(argv=None) -> int:
 
         results_figure(tree, args.figure)
         print(f"figure: {args.figure}")
+    return 0
+
+
+def _cohort(args) -> int:
+    import tvb_eib_plugin as eib
+    from tvb_eib_plugin.cohort import tune_cohort
+    from tvb_eib_plugin.results import save_results
+
+    log = None if args.quiet else print
+    try:
+        if bool(args.twins) == bool(args.subjects):
+            raise eib.InputError("give subjects, or --twins N (not both)")
+        truths = None
+        subjects = args.subjects
+        if args.twins:
+            from tvb_eib_plugin.twins import twin_cohort
+
+            subjects, truths = twin_cohort(eib.load_connectome(args.twin_of), args.twins,
+                                           experiment=args.experiment, variant=args.variant)
+        common = dict(seeds=args.seeds, variant=args.variant, log=log, **_overrides(args))
+        if args.out_dir:
+            from tvb_eib_plugin.distributed import tune_cohort_distributed
+
+            tree = tune_cohort_distributed(args.experiment, subjects, out_dir=args.out_dir, n_workers=args.workers,
+                                           address=args.scheduler, batch_size=args.batch_size, **common)
+        else:
+            tree = tune_cohort(args.experiment, subjects, **common)
+    except eib.InputError as err:
+        print(f"tvb-eib: error: {err}", file=sys.stderr)
+        return 2
+    print(f"results: {save_results(tree, args.output)}")
+    if truths:
+        from tvb_eib_plugin.twins import cohort_recovery
+
+        stage = [name for name in tree.children if name != "integration"][-1]
+        print(f"twin recovery ({stage}): log(wLRE/wFFI) r over edges, over regions; J_i r; fc_corr")
+        for row in cohort_recovery(tree, truths, stage):
+            print(f"  {row['subject']} seed {row['seed']}: {row['ratio_corr']:.3f}, {row['region_ratio_corr']:.3f}; "
+                  f"{row['J_i_corr']:.3f}; {row['fc_corr']:.4f}")
     return 0
 
 

@@ -60,6 +60,7 @@ def twin_subject(
     region_share: float = 0.7,
     sc_spread: float = 0.0,
     experiment: str | ExperimentSettings = "EI_Tuning_FIC_EIB_Optimization",
+    variant: str | None = None,
     fic_iterations: int = 400,
     duration_ms: float = 1200000.0,
     discard: int = 20,
@@ -73,7 +74,7 @@ def twin_subject(
         spread: standard deviation of the log ratio log(wLRE / wFFI) over edges.
         region_share: the part of its variance shared by a receiving region's edges (0..1).
         sc_spread: multiplicative log-normal noise on the SC weights (symmetric), 0 keeps them.
-        experiment, overrides: the model (dt, noise, BOLD, coupling, FIC settings) the FC is made with.
+        experiment, variant, overrides: the model (dt, noise, BOLD, coupling, FIC settings) the FC is made with.
         fic_iterations: FIC iterations that set the true J_i.
         duration_ms, discard: length of the simulated BOLD, and samples dropped before its FC.
 
@@ -83,7 +84,7 @@ def twin_subject(
         raise InputError(f"region_share must be within [0, 1], got {region_share}")
     if spread < 0 or sc_spread < 0:
         raise InputError(f"spread and sc_spread must be >= 0, got {spread}, {sc_spread}")
-    settings = cohort_settings(experiment, **overrides)
+    settings = cohort_settings(experiment, variant, **overrides)
     rng = np.random.default_rng(seed)
     n = connectome.n_regions
     weights = connectome.weights
