@@ -11,7 +11,7 @@ TUTORIALS = sorted((pathlib.Path(__file__).resolve().parent.parent / "tutorials"
 
 
 def test_the_tutorials_are_there():
-    assert [p.name[:2] for p in TUTORIALS] == ["01", "02", "03", "04", "05", "06"]
+    assert [p.name[:2] for p in TUTORIALS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.slow

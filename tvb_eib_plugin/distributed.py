@@ -42,6 +42,7 @@ def subject_file(out_dir: str | os.PathLike, name: str) -> str:
 
 def tune_batch(settings: ExperimentSettings, subjects: list[Connectome], seeds: tuple[int, ...]) -> xr.DataTree:
     """One batch, as a worker runs it: :func:`cohort.tune_cohort` without a log."""
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # TVB's logging setup lets INFO through
     return tune_cohort(settings, subjects, seeds=seeds, log=None)
 
 
