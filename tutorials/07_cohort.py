@@ -37,7 +37,7 @@ ROUTINES = ("fic", "fic_eib")
 
 def settings(quick: bool) -> dict:
     if quick:
-        return dict(transient_ms=36_000.0, eval_ms=144_000.0, routines=ROUTINES,
+        return dict(transient_ms=36_000.0, eval_ms=72_000.0, routines=ROUTINES,
                     routine_settings={"fic": {"n_iterations": 100}, "fic_eib": {"n_iterations": 300, "window": 100}})
     return dict(routines=ROUTINES)
 
@@ -52,7 +52,7 @@ def main():
     dk = eib.load_dataset("dk_average")
     print(f"1. {n_twins} twins of dk_average: a known truth each, its own SC, and the FC it produces")
     t0 = time.perf_counter()
-    twins, truths = twin_cohort(dk, n_twins, sc_spread=0.2, duration_ms=300_000.0 if args.quick else 1_200_000.0)
+    twins, truths = twin_cohort(dk, n_twins, sc_spread=0.2, duration_ms=144_000.0 if args.quick else 1_200_000.0)
     print(f"   made in {time.perf_counter() - t0:.0f} s; true log(wLRE/wFFI) sd over edges: "
           + ", ".join(f"{np.std(truths[t.name].log_ratio):.2f}" for t in twins))
 
@@ -87,6 +87,7 @@ def main():
     axes[0].legend(fontsize=7)
     fit.plot.imshow(ax=axes[1], cmap="viridis", add_colorbar=True)
     axes[1].set_title("evaluated fc_corr (subject x seed)")
+    axes[1].set_xticks(list(seeds))
     h = tree["fic_eib/history"]["fc_corr"]
     for i, s in enumerate(tree["subject"].values):
         for k in seeds:

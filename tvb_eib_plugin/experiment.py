@@ -234,6 +234,10 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
     member b runs with noise seed ``seeds[b]``; the records then hold the batch.
     """
     seed = settings.seed if seeds is None else seeds
+    n_eval = int(settings.eval_ms // settings.tr_ms)
+    if n_eval - settings.eval_discard < 3:
+        raise InputError(f"eval_ms={settings.eval_ms} gives {n_eval} BOLD samples of {settings.tr_ms} ms: too few "
+                         f"after dropping eval_discard={settings.eval_discard}; lengthen eval_ms or lower eval_discard")
     _banner(log, "STEP 1: Running simulation...")
     log(f"  Simulation period: {settings.eval_ms} ms, dt: {net.dt} ms")
     log(f"  Transient period: {settings.transient_ms} ms")
