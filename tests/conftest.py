@@ -1,7 +1,5 @@
-import os
 import warnings
 
-import numpy as np
 import pytest
 
 warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")

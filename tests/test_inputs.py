@@ -1,7 +1,5 @@
 """Loaders and the errors users get for bad input."""
 
-import os
-
 import numpy as np
 import pytest
 

@@ -17,7 +17,6 @@ from tvb_eib_plugin.model import dfun, firing_rates
 from tvb_eib_plugin.routines import FICEIB, TuningState, annealing_schedule
 from tvb_eib_plugin.routines.fic import fic_rate_update
 from tvb_eib_plugin.routines.schedule import EIBStage, as_schedule
-from tvb_eib_plugin.simulate import tr_step
 from tvb_eib_plugin.validation import InputError
 from tvb_eib_plugin.window import window_fc, window_init, window_push, window_rebuild
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from tvb.simulator import coupling, integrators, models, monitors, noise, simulator
+from tvb.simulator import coupling, integrators, models, monitors, simulator
 
 import tvb_eib_plugin as eib
 from tvb_eib_plugin.coupling import afferent, effective
