@@ -64,6 +64,7 @@ def twin_subject(
     fic_iterations: int = 400,
     duration_ms: float = 1200000.0,
     discard: int = 20,
+    truth: TwinTruth | None = None,
     **overrides,
 ) -> tuple[Connectome, TwinTruth]:
     """A twin of ``connectome``: its target FC simulated from a random ground truth.
@@ -77,6 +78,8 @@ def twin_subject(
         experiment, variant, overrides: the model (dt, noise, BOLD, coupling, FIC settings) the FC is made with.
         fic_iterations: FIC iterations that set the true J_i.
         duration_ms, discard: length of the simulated BOLD, and samples dropped before its FC.
+        truth: your own ground truth (J_i, wLRE, wFFI) instead of a random one; it is used as
+            given (no FIC), and ``spread``, ``region_share`` and ``fic_iterations`` are ignored.
 
     Returns (the twin as a :class:`Connectome` with ``fc_target``, its :class:`TwinTruth`).
     """
@@ -95,22 +98,36 @@ def twin_subject(
                                name=name or f"{connectome.name}-twin{seed}")
     net = experiment_network(settings, twin)
     edges = np.asarray(net.coupling.weights) > 0
-    u, e = rng.standard_normal(n), rng.standard_normal((n, n))
-    log_ratio = spread * (np.sqrt(region_share) * u[:, None] + np.sqrt(1 - region_share) * e)
-    G = settings.coupling
-    wLRE = np.where(edges, G * np.exp(log_ratio / 2), G)
-    wFFI = np.where(edges, G * np.exp(-log_ratio / 2), G)
-    net = net.with_tuned(wLRE=wLRE, wFFI=wFFI)
-
-    state = simulate(net, initial_state(net, stage_key(seed, "twin transient")), settings.transient_ms).state
-    fic = get_routine("fic")(**{**settings.routine_settings.get("fic", {}), "n_iterations": fic_iterations})
-    tuned = fic.run(TuningState(net, state), None, {}, lambda _: None).state
-    run = simulate(tuned.model, tuned.sim.with_key(stage_key(seed, "twin data")), duration_ms)
+    if truth is not None:
+        _check_truth(truth, n)
+        net = net.with_tuned(J_i=truth.J_i, wLRE=truth.wLRE, wFFI=truth.wFFI)
+    else:
+        u, e = rng.standard_normal(n), rng.standard_normal((n, n))
+        log_ratio = spread * (np.sqrt(region_share) * u[:, None] + np.sqrt(1 - region_share) * e)
+        G = settings.coupling
+        net = net.with_tuned(wLRE=np.where(edges, G * np.exp(log_ratio / 2), G),
+                             wFFI=np.where(edges, G * np.exp(-log_ratio / 2), G))
+    sim = simulate(net, initial_state(net, stage_key(seed, "twin transient")), settings.transient_ms).state
+    if truth is None:  # J_i: where the experiment's own FIC puts it under the drawn coupling
+        fic = get_routine("fic")(**{**settings.routine_settings.get("fic", {}), "n_iterations": fic_iterations})
+        done = fic.run(TuningState(net, sim), None, {}, lambda _: None).state
+        net, sim = done.model, done.sim
+    run = simulate(net, sim.with_key(stage_key(seed, "twin data")), duration_ms)
     if len(run.bold) - discard < 10:
         raise InputError(f"{duration_ms} ms gives {len(run.bold)} BOLD samples: too few after discarding {discard}")
     fc_twin = np.asarray(fc(jnp.asarray(run.bold[discard:], jnp.float64)))
-    truth = TwinTruth(J_i=np.asarray(tuned.model.node.J_i, np.float64), wLRE=wLRE, wFFI=wFFI, edges=edges)
+    truth = TwinTruth(J_i=np.asarray(net.node.J_i, np.float64), wLRE=np.asarray(net.coupling.wLRE, np.float64),
+                      wFFI=np.asarray(net.coupling.wFFI, np.float64), edges=edges)
     return dataclasses.replace(twin, fc_target=fc_twin), truth
+
+
+def _check_truth(truth: TwinTruth, n: int) -> None:
+    for name, shape in (("J_i", (n,)), ("wLRE", (n, n)), ("wFFI", (n, n))):
+        value = np.asarray(getattr(truth, name))
+        if value.shape != shape:
+            raise InputError(f"truth.{name} has shape {value.shape}; this connectome needs {shape}")
+        if not np.all(np.isfinite(value)) or np.any(value < 0):
+            raise InputError(f"truth.{name} must be finite and >= 0")
 
 
 def twin_cohort(connectome: Connectome, n: int, *, first_seed: int = 0, **kwargs) -> tuple[list[Connectome], dict]:
