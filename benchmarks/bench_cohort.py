@@ -5,13 +5,20 @@ Throughput (subjects per hour): the reference pipeline (5-minute transient, FIC 
 a 5-minute evaluation after each stage) for ``--subjects`` subjects of one
 parcellation, each with its own SC (the base SC with log-normal noise, sd 0.2)
 and the base FC (dk_average's empirical FC; for tvb-data's connectivities, a
-twin FC simulated from the model).  Three ways, in one process, each timed
+twin FC simulated from the model).  connectivity_192's max-normalised SC has
+row sums about 8x dk_average's: at the reference G = 1 its model's own FC is
+noise (the true model fits its twin FC at 0.04), so its cohort is made and
+tuned at G = 0.3 (``COUPLING``; the truth then fits 0.37, dk_average's twin
+0.28 at G = 1).  Three ways, in one process, each timed
 from the call to the results (compilation, and for Dask the cluster start,
 included):
 
 - one by one: ``run_experiment`` per subject (later subjects reuse the compilation);
 - batched: one ``tune_cohort`` call, all subjects in one batch;
-- Dask: ``tune_cohort_distributed`` on a 2-worker LocalCluster, two batches.
+- Dask: ``tune_cohort_distributed`` on a 2-worker LocalCluster, two batches;
+- batched on 2 host devices: one ``tune_cohort`` call in a child process started
+  with the seed's ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, so the
+  batch is sharded over two CPU devices (the same user code).
 
 Each way runs two cohorts of the same shape: "cold" (the first call, compiling)
 and "warm" (the rate a long cohort sees once compiled).
@@ -24,9 +31,13 @@ reference model after compilation, for one network and per member of a batch.
     python benchmarks/bench_cohort.py cost --regions 68 84 96 192 379 --batch 4 --json benchmarks/results/cohort_cost.json
 
 Twins: ``--twins`` twins of dk_average, tuned in one batch by the reference
-workflow; recovery of the true log(wLRE / wFFI) and the FC fit reached.
+workflow (``--seeds``: each over several noise seeds, and their consensus);
+recovery of the true log(wLRE / wFFI) and the FC fit reached, beside the fit
+of each twin's true model.
 
     python benchmarks/bench_cohort.py twins --twins 4 --json benchmarks/results/cohort_twins.json
+    python benchmarks/bench_cohort.py twins --twins 4 --seeds 0 1 2 3 --json benchmarks/results/cohort_twins_4seeds.json
+    python benchmarks/bench_cohort.py twins --twins 4 --fic-eib-iterations 8000 --json benchmarks/results/cohort_twins_8000.json
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ import dataclasses
 import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -52,6 +65,8 @@ from tvb_eib_plugin.routines import FICEIB, TuningState
 from tvb_eib_plugin.twins import cohort_recovery, twin_cohort, twin_subject
 
 ROUTINES = ("fic", "fic_eib")
+# the global coupling G of a parcellation whose SC is far stronger than dk_average's (see the docstring)
+COUPLING = {192: 0.3}
 
 
 def _cpu_seconds() -> float:
@@ -77,12 +92,20 @@ def base_connectome(n: int):
     return _connectome(n)
 
 
-def cohort_of(n: int, k: int, seed: int = 0) -> list:
-    """``k`` subjects of the ``n``-region parcellation with the base FC (a twin's where there is none)."""
+def cohort_of(n: int, k: int, seed: int = 0) -> tuple[list, float | None]:
+    """``k`` subjects of the ``n``-region parcellation with the base FC (a 20-minute twin's where there is
+    none), and the fit of that twin's true model to its own FC (None for an empirical FC)."""
     base = base_connectome(n)
+    ceiling = None
     if base.fc_target is None:
-        base, _ = twin_subject(base, seed=seed, spread=0.5, duration_ms=300000.0)
-    return perturbed(base, k, seed)
+        base, truth = twin_subject(base, seed=seed, spread=0.5, coupling=COUPLING.get(n, 1.0))
+        ceiling = _truth_fit(base, truth)
+    return perturbed(base, k, seed), ceiling
+
+
+def tuning_settings(n: int) -> dict:
+    """The experiment overrides of an ``n``-region cohort: FIC + FIC+EIB, and the parcellation's G."""
+    return dict(routines=ROUTINES, coupling=COUPLING.get(n, 1.0))
 
 
 def _timed(run, subjects) -> tuple[float, list[float]]:
@@ -97,15 +120,16 @@ def throughput(args) -> list[dict]:
     rows = []
     for n, k in zip(args.regions, args.subjects * len(args.regions) if len(args.subjects) == 1 else args.subjects):
         # two cohorts of the same shape: the first call compiles, the second shows the steady rate
-        cold, warm = cohort_of(n, k, seed=0), cohort_of(n, k, seed=1)
-        print(f"{n} regions, {k} subjects", flush=True)
+        (cold, _), (warm, ceiling) = cohort_of(n, k, seed=0), cohort_of(n, k, seed=1)
+        settings = tuning_settings(n)
+        print(f"{n} regions, {k} subjects, G = {settings['coupling']}", flush=True)
 
         def one_by_one(subjects):
-            return [float(run_experiment(connectome=s, routines=ROUTINES, log=None)["fic_eib/evaluation"]["fc_corr"])
+            return [float(run_experiment(connectome=s, log=None, **settings)["fic_eib/evaluation"]["fc_corr"])
                     for s in subjects]
 
         def batched(subjects):
-            tree = tune_cohort(subjects=subjects, routines=ROUTINES, log=None)
+            tree = tune_cohort(subjects=subjects, log=None, **settings)
             return tree["fic_eib/evaluation"]["fc_corr"].values.ravel().tolist()
 
         modes = {"one_by_one": one_by_one, "batched": batched}
@@ -114,22 +138,50 @@ def throughput(args) -> list[dict]:
 
             def dask_2_workers(subjects):
                 with tempfile.TemporaryDirectory() as out_dir:
-                    tree = tune_cohort_distributed(subjects=subjects, routines=ROUTINES, out_dir=out_dir, client=client,
-                                                   batch_size=-(-len(subjects) // 2), log=None)
+                    tree = tune_cohort_distributed(subjects=subjects, out_dir=out_dir, client=client,
+                                                   batch_size=-(-len(subjects) // 2), log=None, **settings)
                 return tree["fic_eib/evaluation"]["fc_corr"].values.ravel().tolist()
 
             modes["dask_2_workers"] = dask_2_workers
             timings = {name: (_timed(run, cold), _timed(run, warm)) for name, run in modes.items()}
-        row = dict(regions=n, source=cold[0].name.rsplit("-sub", 1)[0], subjects=k)
+        timings["batched_2_host_devices"] = _on_host_devices(n, k, 2)
+        row = dict(regions=n, source=cold[0].name.rsplit("-sub", 1)[0], subjects=k, coupling=settings["coupling"],
+                   twin_truth_fc_corr_warm=ceiling)
         for name, ((t_cold, fits_cold), (t_warm, fits_warm)) in timings.items():
             row[name] = dict(cold_s=t_cold, warm_s=t_warm, subjects_per_hour_cold=3600 * k / t_cold,
                              subjects_per_hour_warm=3600 * k / t_warm, fc_corr_warm=fits_warm)
-        for name in ("batched", "dask_2_workers"):
+        for name in ("batched", "dask_2_workers", "batched_2_host_devices"):
             row[f"{name}_speedup_warm"] = timings["one_by_one"][1][0] / timings[name][1][0]
             row[f"{name}_speedup_cold"] = timings["one_by_one"][0][0] / timings[name][0][0]
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
+
+
+def _on_host_devices(n: int, k: int, devices: int):
+    """Cold and warm ``(seconds, fits)`` of the batched cohorts, timed in a child process with ``devices``
+    CPU host devices (XLA reads the flag once, when the process starts its backend)."""
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "batched-child", "--regions", str(n),
+                          "--subjects", str(k)], env=env, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["devices"] == devices, got
+    return tuple((got[f"{w}_s"], got[f"{w}_fits"]) for w in ("cold", "warm"))
+
+
+def batched_child(args) -> list[dict]:
+    """The batched cohorts of :func:`throughput` (same subjects), timed in this process; prints one JSON line."""
+    n, k = args.regions[0], args.subjects[0]
+    (cold, _), (warm, _) = cohort_of(n, k, seed=0), cohort_of(n, k, seed=1)
+    settings = tuning_settings(n)
+    row = dict(devices=len(jax.devices()))
+    for name, subjects in (("cold", cold), ("warm", warm)):
+        t0 = time.perf_counter()
+        tree = tune_cohort(subjects=subjects, log=None, **settings)
+        row[f"{name}_s"] = time.perf_counter() - t0
+        row[f"{name}_fits"] = tree["fic_eib/evaluation"]["fc_corr"].values.ravel().tolist()
+    print(json.dumps(row), flush=True)
+    return [row]
 
 
 def _start(subjects, batched: bool, n_tr: int = 20):
@@ -177,17 +229,24 @@ def twins(args) -> list[dict]:
     cohort, truths = twin_cohort(dk, args.twins, spread=args.spread)
     made = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tree = tune_cohort(subjects=cohort, routines=ROUTINES, log=None)
+    tree = tune_cohort(subjects=cohort, seeds=args.seeds, routines=ROUTINES, log=None,
+                       routine_settings={"fic_eib": {"n_iterations": args.fic_eib_iterations}})
     tuned = time.perf_counter() - t0
-    rows = cohort_recovery(tree, truths)
+    rows = cohort_recovery(tree, truths, pooled=len(args.seeds) > 1)
+    ceiling = {c.name: _truth_fit(c, truths[c.name]) for c in cohort}
     for r in rows:
-        r.update(fic_fc_corr=float(tree["fic/evaluation"]["fc_corr"].sel(subject=r["subject"], seed=r["seed"])),
-                 truth_fc_corr=_truth_fit(next(c for c in cohort if c.name == r["subject"]), truths[r["subject"]]),
-                 twin_seconds=made / args.twins, tuning_seconds_batch=tuned)
+        r.update(truth_fc_corr=ceiling[r["subject"]], twin_seconds=made / args.twins, tuning_seconds_batch=tuned,
+                 fic_eib_iterations=args.fic_eib_iterations)
+        if r["seed"] != "pooled":
+            r["fic_fc_corr"] = float(tree["fic/evaluation"]["fc_corr"].sel(subject=r["subject"], seed=r["seed"]))
         print(json.dumps(r), flush=True)
-    keys = ("ratio_corr", "region_ratio_corr", "J_i_corr", "fc_corr", "fc_rmse", "truth_fc_corr")
-    summary = {k: dict(mean=float(np.mean([r[k] for r in rows])), min=float(np.min([r[k] for r in rows])),
-                       max=float(np.max([r[k] for r in rows]))) for k in keys}
+    summary = {}
+    for label, group in (("per_seed", [r for r in rows if r["seed"] != "pooled"]),
+                         ("pooled", [r for r in rows if r["seed"] == "pooled"])):
+        keys = [k for k in ("ratio_corr", "region_ratio_corr", "J_i_corr", "ratio_rmse", "fc_corr", "fc_rmse",
+                            "truth_fc_corr") if group and k in group[0]]
+        summary[label] = {k: dict(mean=float(np.mean([r[k] for r in group])), min=float(np.min([r[k] for r in group])),
+                                  max=float(np.max([r[k] for r in group]))) for k in keys}
     print(json.dumps(summary, indent=1))
     return rows + [dict(summary=summary)]
 
@@ -210,6 +269,9 @@ def main(argv=None):
     p = sub.add_parser("throughput")
     p.add_argument("--regions", type=int, nargs="+", default=[84, 192])
     p.add_argument("--subjects", type=int, nargs="+", default=[8, 4], help="subjects per parcellation")
+    p = sub.add_parser("batched-child", help="internal: the batched mode of throughput, in a child process")
+    p.add_argument("--regions", type=int, nargs=1, required=True)
+    p.add_argument("--subjects", type=int, nargs=1, required=True)
     p = sub.add_parser("cost")
     p.add_argument("--regions", type=int, nargs="+", default=[68, 84, 96, 192, 379])
     p.add_argument("--batch", type=int, default=4)
@@ -217,10 +279,12 @@ def main(argv=None):
     p = sub.add_parser("twins")
     p.add_argument("--twins", type=int, default=4)
     p.add_argument("--spread", type=float, default=1.0)
+    p.add_argument("--fic-eib-iterations", type=int, default=2000, help="FIC+EIB iterations (reference: 2000)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="noise seeds per twin (several: also pooled)")
     for p in sub.choices.values():
         p.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
-    rows = dict(throughput=throughput, cost=cost, twins=twins)[args.what](args)
+    rows = {"throughput": throughput, "cost": cost, "twins": twins, "batched-child": batched_child}[args.what](args)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:

@@ -222,3 +222,39 @@ def test_a_twin_from_the_users_own_truth(dk):
     assert np.all(np.isfinite(twin.fc_target)) and np.allclose(np.diag(twin.fc_target), 0)
     with pytest.raises(InputError, match="shape"):
         twin_subject(dk, truth=dataclasses.replace(mine, J_i=np.ones(3)), **quick)
+
+
+def test_the_cli_splits_the_cpu_and_tunes_a_cohort_of_bids_folders(tmp_path):
+    """``tvb-eib cohort`` on two BIDS folders, in a fresh process: by default the CPU is split into one JAX
+    device per core (here 2) and the batch is spread over them; the results file says so."""
+    from importlib.resources import files
+
+    shipped = files("tvb_eib_plugin") / "shipped" / "dk_average"
+    for name in ("sub-01", "sub-02"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for f in shipped.iterdir():
+            if f.name.endswith(".tsv"):
+                (folder / f.name).write_bytes(f.read_bytes())
+    out = tmp_path / "cohort.nc"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    run = subprocess.run([sys.executable, "-m", "tvb_eib_plugin.cli", "cohort", str(tmp_path / "sub-01"),
+                          str(tmp_path / "sub-02"), "--seeds", "0", "1", "--host-devices", "2", "--routines", "fic",
+                          "fic_eib", "--fic-iterations", "10", "--eib-iterations", "10", "--eib-window", "10",
+                          "--transient-ms", "7200", "--eval-ms", "21600", "-o", str(out)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "on 2 device(s)" in run.stdout, run.stdout[-2000:]
+    tree = load_results(out)
+    assert int(tree.attrs["devices"]) == 2
+    assert list(tree["subject"].values) == ["sub-01", "sub-02"]
+    assert tree["fic_eib/evaluation"]["fc_corr"].shape == (2, 2)
+
+
+def test_use_host_devices_keeps_a_count_the_user_set():
+    script = ("import tvb_eib_plugin\nfrom tvb_eib_plugin.batch import use_host_devices\n"
+              "print(use_host_devices(3))")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    got = [subprocess.run([sys.executable, "-c", script], env=e, capture_output=True, text=True, timeout=120)
+           for e in (env, dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=2"))]
+    assert [int(g.stdout.split()[-1]) for g in got] == [3, 2], [g.stderr[-500:] for g in got]

@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     cohort.add_argument("--workers", type=int, default=2, help="LocalCluster workers with --out-dir (2)")
     cohort.add_argument("--scheduler", help="with --out-dir: a Dask scheduler address instead of a LocalCluster")
     cohort.add_argument("--batch-size", type=int, default=4, help="subjects per Dask batch (4)")
+    cohort.add_argument("--host-devices", type=int, default=0,
+                        help="without --out-dir, on a CPU: split it into this many JAX devices so the batch runs on "
+                             "that many cores at once (default 0: one per core; 1: one device; a count already in "
+                             "XLA_FLAGS is kept)")
     cohort.add_argument("-o", "--output", default="cohort.nc", help="results file (netCDF)")
     sub.add_parser("list", help="list experiments, routines and data sets")
     return p
@@ -140,6 +144,10 @@ def _cohort(args) -> int:
     try:
         if bool(args.twins) == bool(args.subjects):
             raise eib.InputError("give subjects, or --twins N (not both)")
+        if not args.out_dir:  # before the first computation (the twins' included): JAX reads it once
+            from tvb_eib_plugin.batch import use_host_devices
+
+            use_host_devices(args.host_devices or None)
         truths = None
         subjects = args.subjects
         if args.twins:
@@ -164,9 +172,10 @@ def _cohort(args) -> int:
 
         stage = [name for name in tree.children if name != "integration"][-1]
         print(f"twin recovery ({stage}): log(wLRE/wFFI) r over edges, over regions; J_i r; fc_corr")
-        for row in cohort_recovery(tree, truths, stage):
+        for row in cohort_recovery(tree, truths, stage, pooled=len(args.seeds) > 1):
+            fit = f"{row['fc_corr']:.4f}" if "fc_corr" in row else "(consensus of the seeds: not simulated)"
             print(f"  {row['subject']} seed {row['seed']}: {row['ratio_corr']:.3f}, {row['region_ratio_corr']:.3f}; "
-                  f"{row['J_i_corr']:.3f}; {row['fc_corr']:.4f}")
+                  f"{row['J_i_corr']:.3f}; {fit}")
     return 0
 
 

@@ -26,7 +26,7 @@ import xarray as xr
 from .batch import local_devices, member, pad_members, padded_size, shard_members, stack_models
 from .data import Connectome, load_connectome
 from .evaluation import Evaluation
-from .experiment import (ExperimentSettings, _prepare, _provenance, configure_routines, get_experiment,
+from .experiment import (ExperimentSettings, prepare_inputs, provenance, configure_routines, get_experiment,
                          run_stages, summarise)
 from .results import StageRecord, _attr_value, build_results
 from .routines import dependency_order
@@ -93,7 +93,7 @@ def tune_cohort(
         raise InputError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
     routines = cohort_routines(settings)
     started = time.perf_counter()
-    prepared = [_prepare(settings, con, None, None, None) for con in subjects]
+    prepared = [prepare_inputs(settings, con, None, None, None) for con in subjects]
     pairs = [(s, k) for s in range(len(subjects)) for k in seeds]
     devices = list(devices or local_devices())
     size = padded_size(len(pairs), len(devices))
@@ -111,7 +111,7 @@ def tune_cohort(
     trees = []
     for b, (s, k) in enumerate(pairs):
         _, fc_s, labels, source, weights = prepared[s]
-        attrs = _provenance(dataclasses.replace(settings, seed=k), source, order, seconds)
+        attrs = provenance(dataclasses.replace(settings, seed=k), source, order, seconds)
         trees.append(build_results(member_stages(stages, b), labels, fc_s, weights, attrs))
     tree = stack_results(trees, [c.name for c in subjects], seeds)
     tree.attrs.update(cohort_attrs(settings, subjects, seeds, order, seconds, len(devices)))
@@ -192,7 +192,7 @@ def _label(tree: xr.DataTree) -> xr.DataTree:
 def cohort_attrs(settings: ExperimentSettings, subjects: Sequence[Connectome], seeds, order, seconds: float,
                  devices: int) -> dict:
     """Root attrs of a cohort: the shared settings (seed per member), the subjects, the batch and its cost."""
-    attrs = _provenance(dataclasses.replace(settings, seed=-1), "cohort", order, seconds)
+    attrs = provenance(dataclasses.replace(settings, seed=-1), "cohort", order, seconds)
     s = dict(settings=dataclasses.asdict(settings))
     s["settings"]["seed"] = SEED_NOTE
     attrs.update(s, data_source=[c.name for c in subjects], subjects=[c.name for c in subjects],

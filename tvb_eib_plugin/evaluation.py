@@ -65,6 +65,7 @@ def evaluate(
     bold = np.concatenate([head.bold, rest.bold])
     if len(bold) - discard < 3:
         raise ValueError(f"{len(bold)} BOLD samples leave too few after discarding {discard}")
+
     def score(bold, target):
         fc_sim = fc(bold)
         return fc_sim, fc_corr(fc_sim, target), fc_corr(fc_sim, target, "all"), fc_rmse(fc_sim, target)

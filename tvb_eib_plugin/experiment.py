@@ -140,7 +140,7 @@ def _banner(log, text):
     log("=" * 60)
 
 
-def _prepare(settings: ExperimentSettings, connectome, network, fc_target, labels):
+def prepare_inputs(settings: ExperimentSettings, connectome, network, fc_target, labels):
     """Resolve the network, the target FC and the region labels; all checks before compiling."""
     if network is not None:
         if fc_target is None and not (isinstance(connectome, Connectome) and connectome.fc_target is not None):
@@ -208,13 +208,13 @@ def run_experiment(
         raise InputError(f"{sorted(from_network & set(overrides))} come from the network you pass; "
                          "build the network with them instead")
     settings = settings.with_variant(variant).replace(**overrides)
-    net, fc, labels, source, weights = _prepare(settings, connectome, network, fc_target, labels)
+    net, fc, labels, source, weights = prepare_inputs(settings, connectome, network, fc_target, labels)
     order = dependency_order(list(settings.routines))
     routines = configure_routines(settings)
     started = time.perf_counter()
     stages = run_stages(settings, net, fc, routines, log)
     summarise(stages, settings, source, order, log)
-    attrs = _provenance(settings, source, order, time.perf_counter() - started)
+    attrs = provenance(settings, source, order, time.perf_counter() - started)
     return build_results(stages, labels, fc, weights, attrs)
 
 
@@ -293,7 +293,7 @@ def _configure(name: str, settings: ExperimentSettings):
         raise InputError(f"bad settings for routine {name!r} ({overrides}): {err}") from None
 
 
-def _provenance(settings: ExperimentSettings, source: str, order, seconds: float) -> dict:
+def provenance(settings: ExperimentSettings, source: str, order, seconds: float) -> dict:
     from . import __version__
 
     attrs = {

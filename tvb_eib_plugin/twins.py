@@ -179,8 +179,12 @@ def recovery(params: xr.Dataset, truth: TwinTruth, evaluation: xr.Dataset | None
 
 
 def cohort_recovery(tree: xr.DataTree, truths: dict[str, TwinTruth], stage: str = "fic_eib",
-                    seeds: Sequence[int] | None = None) -> list[dict]:
-    """:func:`recovery` of every (subject, seed) of a cohort tree whose subjects are twins in ``truths``."""
+                    seeds: Sequence[int] | None = None, pooled: bool = False) -> list[dict]:
+    """:func:`recovery` of every (subject, seed) of a cohort tree whose subjects are twins in ``truths``.
+
+    With ``pooled``, also one row per subject (``seed="pooled"``) for the
+    consensus of its seeds (:func:`pool_seeds`); it has no FC fit of its own.
+    """
     node = tree[stage]
     seeds = list(node["seed"].values) if seeds is None else list(seeds)
     rows = []
@@ -190,4 +194,15 @@ def cohort_recovery(tree: xr.DataTree, truths: dict[str, TwinTruth], stage: str 
             row = recovery(node.to_dataset().sel(pick), truths[str(subject)],
                            node["evaluation"].to_dataset().sel(pick))
             rows.append(dict(subject=str(subject), seed=int(k), **row))
+        if pooled:
+            consensus = pool_seeds(node.to_dataset().sel(subject=subject, seed=seeds))
+            rows.append(dict(subject=str(subject), seed="pooled", **recovery(consensus, truths[str(subject)])))
     return rows
+
+
+def pool_seeds(params: xr.Dataset) -> xr.Dataset:
+    """The consensus of one subject's runs over noise seeds: wLRE and wFFI as geometric means
+    (the log ratio is then the mean log ratio), J_i as the mean.  ``params`` has a ``seed`` dim."""
+    with np.errstate(divide="ignore"):
+        geometric = {name: np.exp(np.log(params[name]).mean("seed")) for name in ("wLRE", "wFFI")}
+    return xr.Dataset(dict(geometric, J_i=params["J_i"].mean("seed")))
