@@ -26,9 +26,11 @@ and "warm" (the rate a long cohort sees once compiled).
     python benchmarks/bench_cohort.py throughput --regions 84 192 --subjects 8 4 --json benchmarks/results/cohort_throughput.json
 
 Cost: microseconds per FIC+EIB iteration (one TR, 180 Heun steps) of the
-reference model after compilation, for one network and per member of a batch.
+reference model after compilation, for one network and per member of a batch
+(spread over every local device; the second line splits the CPU into 2).
 
     python benchmarks/bench_cohort.py cost --regions 68 84 96 192 379 --batch 4 --json benchmarks/results/cohort_cost.json
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python benchmarks/bench_cohort.py cost --json benchmarks/results/cohort_cost_2_host_devices.json
 
 Twins: ``--twins`` twins of dk_average, tuned in one batch by the reference
 workflow (``--seeds``: each over several noise seeds, and their consensus);
@@ -45,6 +47,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -57,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.batch import stack_models, stack_trees
+from tvb_eib_plugin.batch import shard_members, stack_models, stack_trees
 from tvb_eib_plugin.cohort import tune_cohort
 from tvb_eib_plugin.distributed import tune_cohort_distributed
 from tvb_eib_plugin.experiment import run_experiment
@@ -133,7 +136,8 @@ def throughput(args) -> list[dict]:
             return tree["fic_eib/evaluation"]["fc_corr"].values.ravel().tolist()
 
         modes = {"one_by_one": one_by_one, "batched": batched}
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=logging.WARNING) as cluster, \
                 Client(cluster) as client:
 
             def dask_2_workers(subjects):
@@ -190,8 +194,9 @@ def _start(subjects, batched: bool, n_tr: int = 20):
     if not batched:
         sim = eib.simulate(nets[0], eib.initial_state(nets[0], 0), n_tr * 720.0)
         return TuningState(nets[0], sim.state), sim.bold
-    net = stack_models(nets)
-    sim = eib.simulate(net, stack_trees([eib.initial_state(m, i) for i, m in enumerate(nets)]), n_tr * 720.0)
+    net = shard_members(stack_models(nets))  # over every local device, as tune_cohort places a batch
+    start = shard_members(stack_trees([eib.initial_state(m, i) for i, m in enumerate(nets)]))
+    sim = eib.simulate(net, start, n_tr * 720.0)
     return TuningState(net, sim.state, tuple(range(len(nets)))), sim.bold
 
 
@@ -215,7 +220,7 @@ def cost(args) -> list[dict]:
             timings[label] = dict(us_per_iteration=1e6 * wall / args.iterations,
                                   us_per_member_iteration=1e6 * wall / args.iterations / members,
                                   cpu_us_per_member_iteration=1e6 * cpu / args.iterations / members)
-        row = dict(regions=n, source=base.name, batch=args.batch, iterations=args.iterations,
+        row = dict(regions=n, source=base.name, batch=args.batch, iterations=args.iterations, devices=len(jax.devices()),
                    **{f"{k}_{m}": v for k, t in timings.items() for m, v in t.items()},
                    batch_gain=timings["single"]["us_per_member_iteration"] / timings["batched"]["us_per_member_iteration"])
         print(json.dumps(row), flush=True)

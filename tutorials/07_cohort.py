@@ -81,9 +81,9 @@ def main():
     print("   (seed 'pooled': the consensus of a twin's seeds, geometric mean of wLRE and wFFI; not simulated)")
     rows = cohort_recovery(tree, truths, pooled=True)
     for r in rows:
-        fit = f", fc_corr {r['fc_corr']:.4f}" if "fc_corr" in r else ""
+        scored = f", fc_corr {r['fc_corr']:.4f}" if "fc_corr" in r else ""
         print(f"   {r['subject']} seed {r['seed']}: edges {r['ratio_corr']:.3f}, regions {r['region_ratio_corr']:.3f}, "
-              f"J_i {r['J_i_corr']:.3f}{fit}")
+              f"J_i {r['J_i_corr']:.3f}{scored}")
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for i, s in enumerate(tree["subject"].values):
