@@ -8,8 +8,8 @@ and the base FC (dk_average's empirical FC; for tvb-data's connectivities, a
 twin FC simulated from the model).  connectivity_192's max-normalised SC has
 row sums about 8x dk_average's: at the reference G = 1 its model's own FC is
 noise (the true model fits its twin FC at 0.04), so its cohort is made and
-tuned at G = 0.3 (``COUPLING``; the truth then fits 0.37, dk_average's twin
-0.28 at G = 1).  Three ways, in one process, each timed
+tuned at G = 0.3 (``COUPLING``; the true model then fits its twin at 0.44 over
+a 5-minute evaluation).  Three ways, in one process, each timed
 from the call to the results (compilation, and for Dask the cluster start,
 included):
 
