@@ -145,7 +145,8 @@ def test_members_spread_over_every_host_device():
 
 def test_dask_cohort_survives_a_killed_worker_and_resumes(dk, tmp_path):
     """Batches of 2 subjects on a 2-worker LocalCluster; one worker is killed mid-run and its batch
-    reruns; a second call with one subject's file removed tunes only that subject."""
+    reruns; a second call (through the scheduler's address) with one subject's file removed tunes
+    only that subject."""
     from dask.distributed import Client, LocalCluster
 
     from tvb_eib_plugin.distributed import subject_file, tune_cohort_distributed
@@ -178,9 +179,9 @@ def test_dask_cohort_survives_a_killed_worker_and_resumes(dk, tmp_path):
         killer.join()
         assert killed, "the worker was never busy"
         os.remove(subject_file(out_dir, "sub-02"))
-        lines = []
-        again = tune_cohort_distributed(subjects=cohort, out_dir=out_dir, batch_size=2, client=client,
-                                        log=lines.append, **settings)
+        lines = []  # the rerun connects by scheduler address, as to a cluster elsewhere
+        again = tune_cohort_distributed(subjects=cohort, out_dir=out_dir, batch_size=2,
+                                        address=cluster.scheduler_address, log=lines.append, **settings)
     assert "3 already in" in lines[0] and "1 to tune" in lines[0]
     np.testing.assert_allclose(again["fic_eib"]["wLRE"], tree["fic_eib"]["wLRE"], rtol=1e-9, atol=1e-12)
     reference = tune_cohort(subjects=cohort, log=None, **settings)

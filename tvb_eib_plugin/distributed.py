@@ -95,17 +95,18 @@ def tune_cohort_distributed(
         # TVB's logging setup lets Dask's INFO lines through; the batch lines are the progress here
         quiet, level = logging.getLogger("distributed"), logging.getLogger("distributed").level
         quiet.setLevel(logging.WARNING)
-        own_cluster = None
+        own_cluster = own_client = None
         if client is None:
             own_cluster = None if address else LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                                               processes=True, dashboard_address=":0",
                                                               silence_logs=logging.WARNING)
-            client = Client(address or own_cluster)
+            client = own_client = Client(address or own_cluster)
         try:
             _run_batches(client, as_completed, settings, batches, seeds, retries, out_dir, log)
         finally:
+            if own_client is not None:  # a user's client, and the cluster behind an address, stay up
+                own_client.close()
             if own_cluster is not None:
-                client.close()
                 own_cluster.close()
             quiet.setLevel(level)
     return concat_subjects([load_results(subject_file(out_dir, s.name)) for s in subjects])
