@@ -16,6 +16,7 @@ Results keep the single-run DataTree layout with two more dimensions:
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Callable, Sequence
 
@@ -103,6 +104,10 @@ def tune_cohort(
     member_seeds = tuple(k for _, k in pairs) + (pairs[-1][1],) * (size - len(pairs))
     log(f"Cohort: {len(subjects)} subject(s) x {len(seeds)} seed(s) = {len(pairs)} members in one batch"
         f"{f' (padded to {size})' if size > len(pairs) else ''} on {len(devices)} device(s)")
+    cores = os.cpu_count() or 1
+    if len(devices) == 1 and devices[0].platform == "cpu" and cores > 1 and len(pairs) > 1:
+        log(f"  (one CPU device: tvb_eib_plugin.batch.use_host_devices() before the first computation, or "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={cores}, spreads the batch over {cores} cores)")
     stages = run_stages(settings, net, fc, routines, log, seeds=member_seeds)
     order = [r.name for r in routines]
     summarise(stages, settings, "cohort", order, log)
