@@ -259,3 +259,20 @@ def test_use_host_devices_keeps_a_count_the_user_set():
     got = [subprocess.run([sys.executable, "-c", script], env=e, capture_output=True, text=True, timeout=120)
            for e in (env, dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=2"))]
     assert [int(g.stdout.split()[-1]) for g in got] == [3, 2], [g.stderr[-500:] for g in got]
+
+
+def test_pooled_seeds_average_the_log_ratios_and_j_i():
+    """The seeds' consensus: its log(wLRE/wFFI) is the seeds' mean log ratio, J_i the mean J_i."""
+    import xarray as xr
+
+    from tvb_eib_plugin.twins import pool_seeds
+
+    rng = np.random.default_rng(4)
+    dims = ("seed", "region", "region_j")
+    params = xr.Dataset(dict(wLRE=(dims, rng.uniform(0.2, 3, (3, 5, 5))), wFFI=(dims, rng.uniform(0.2, 3, (3, 5, 5))),
+                             J_i=(("seed", "region"), rng.uniform(0.5, 2, (3, 5)))))
+    pooled = pool_seeds(params)
+    np.testing.assert_allclose(np.log(pooled["wLRE"] / pooled["wFFI"]),
+                               np.log(params["wLRE"] / params["wFFI"]).mean("seed"), rtol=1e-12)
+    np.testing.assert_allclose(pooled["J_i"], params["J_i"].mean("seed"))
+    assert set(pooled.dims) == {"region", "region_j"}
