@@ -111,6 +111,12 @@ def tuning_settings(n: int) -> dict:
     return dict(routines=ROUTINES, coupling=COUPLING.get(n, 1.0))
 
 
+def tune_batched(subjects, settings: dict) -> list[float]:
+    """One ``tune_cohort`` call over ``subjects``; the evaluated fc_corr of each."""
+    tree = tune_cohort(subjects=subjects, log=None, **settings)
+    return tree["fic_eib/evaluation"]["fc_corr"].values.ravel().tolist()
+
+
 def _timed(run, subjects) -> tuple[float, list[float]]:
     t0 = time.perf_counter()
     fits = run(subjects)
@@ -131,11 +137,7 @@ def throughput(args) -> list[dict]:
             return [float(run_experiment(connectome=s, log=None, **settings)["fic_eib/evaluation"]["fc_corr"])
                     for s in subjects]
 
-        def batched(subjects):
-            tree = tune_cohort(subjects=subjects, log=None, **settings)
-            return tree["fic_eib/evaluation"]["fc_corr"].values.ravel().tolist()
-
-        modes = {"one_by_one": one_by_one, "batched": batched}
+        modes = {"one_by_one": one_by_one, "batched": lambda subjects: tune_batched(subjects, settings)}
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                           silence_logs=logging.WARNING) as cluster, \
                 Client(cluster) as client:
@@ -177,13 +179,9 @@ def batched_child(args) -> list[dict]:
     """The batched cohorts of :func:`throughput` (same subjects), timed in this process; prints one JSON line."""
     n, k = args.regions[0], args.subjects[0]
     (cold, _), (warm, _) = cohort_of(n, k, seed=0), cohort_of(n, k, seed=1)
-    settings = tuning_settings(n)
     row = dict(devices=len(jax.devices()))
     for name, subjects in (("cold", cold), ("warm", warm)):
-        t0 = time.perf_counter()
-        tree = tune_cohort(subjects=subjects, log=None, **settings)
-        row[f"{name}_s"] = time.perf_counter() - t0
-        row[f"{name}_fits"] = tree["fic_eib/evaluation"]["fc_corr"].values.ravel().tolist()
+        row[f"{name}_s"], row[f"{name}_fits"] = _timed(lambda c: tune_batched(c, tuning_settings(n)), subjects)
     print(json.dumps(row), flush=True)
     return [row]
 
