@@ -90,7 +90,7 @@ def quality(args) -> list[dict]:
         fc20 = fc(bold)
         target = jnp.asarray(tree["fc_target"].values)
         if args.json:
-            save_results(tree, args.json.replace(".json", f"_{variant}.nc"))
+            save_results(tree, args.json.replace(".json", f"_{variant}.nc"), overwrite=True)
         row = dict(variant=variant, stage=last, schedule=name,
                    fc_corr=float(ev.fc_corr), fc_rmse=float(ev.fc_rmse),
                    eval_minutes=(len(ev["bold"]) - ev.attrs["bold_discarded"]) * base.tr_ms / 60000,

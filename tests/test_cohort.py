@@ -206,9 +206,12 @@ def test_twin_recovers_its_truth_on_dk_average(dk):
     got = rows[0]
     fic = recovery(tree["fic"].to_dataset().sel(subject=twin.name, seed=0), truth)
     assert np.isnan(fic["ratio_corr"])  # FIC alone leaves wLRE = wFFI: nothing recovered yet
-    assert got["region_ratio_corr"] > 0.4, got
-    assert got["ratio_corr"] > 0.05, got
-    assert got["fc_corr"] > float(tree["fic"]["evaluation"]["fc_corr"].squeeze()) + 0.2, got
+    # measured on this twin (seed 3): edges 0.198, regions 0.794, J_i 0.571, fc_corr 0.466 against FIC's 0.132;
+    # the README reports 0.18 for edges and 0.68 for regions (the mean over 4 twins)
+    assert got["region_ratio_corr"] > 0.7, got
+    assert got["ratio_corr"] > 0.15, got
+    assert got["J_i_corr"] > 0.45, got
+    assert got["fc_corr"] > float(tree["fic"]["evaluation"]["fc_corr"].squeeze()) + 0.25, got
 
 
 def test_a_twin_from_the_users_own_truth(dk):

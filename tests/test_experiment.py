@@ -9,13 +9,8 @@ from tvb_eib_plugin.experiment import run_experiment
 from tvb_eib_plugin.results import load_results, save_results
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The named experiment with every setting of the spec (seed 0) up to FIC+EIB: about 25 s.
-    (Its gradient stage takes minutes: benchmarks/ and a short gradient test below.)"""
-    lines = []
-    tree = run_experiment("EI_Tuning_FIC_EIB_Optimization", routines=("fic", "fic_eib"), log=lines.append)
-    return tree, lines
+# `reference` (conftest.py): the named experiment up to FIC+EIB, seed 0, shared with test_pinned.py.
+# Its gradient stage takes minutes: benchmarks/ and a short gradient test below.
 
 
 def test_reference_experiment_reaches_the_published_fit(reference):
@@ -100,7 +95,11 @@ def test_float32_and_float64_reach_the_same_fit(dk):
     a = run_experiment(precision="float64", **kw)
     b = run_experiment(precision="float32", **kw)
     assert b["fic_eib/history"].attrs is not None
-    assert abs(float(a["fic_eib/evaluation"].fc_corr) - float(b["fic_eib/evaluation"].fc_corr)) < 0.02
+    # the claim is 4 decimals (ExperimentSettings.precision); measured here: at most 5e-6 apart
+    for stage in ("integration", "fic", "fic_eib"):
+        for metric in ("fc_corr", "fc_rmse"):
+            x, y = float(a[f"{stage}/evaluation"][metric]), float(b[f"{stage}/evaluation"][metric])
+            assert abs(x - y) < 5e-5, f"{stage} {metric}: float64 {x!r}, float32 {y!r}"
 
 
 def test_runner_takes_tvb_objects_and_their_fc(conn76, dk):

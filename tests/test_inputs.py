@@ -90,7 +90,7 @@ def test_node_parameters_are_checked():
         eib.node_params(4, J_i=np.ones(3))
 
 
-def test_an_fc_file_with_labels_in_another_order_is_refused(tmp_path, dk):
+def test_an_fc_file_with_labels_in_another_order_is_reordered_with_a_warning(tmp_path, dk):
     import pandas as pd
 
     frame = pd.DataFrame(dk.fc_target, index=dk.labels, columns=dk.labels)
@@ -98,6 +98,11 @@ def test_an_fc_file_with_labels_in_another_order_is_refused(tmp_path, dk):
     assert eib.load_connectome("dk_average", fc=tmp_path / "fc_ok.csv").fc_target.shape == (84, 84)
     order = list(reversed(dk.labels))
     frame.loc[order, order].to_csv(tmp_path / "fc_reordered.csv")
-    with pytest.raises(eib.InputError, match="different order"):
-        eib.load_connectome("dk_average", fc=tmp_path / "fc_reordered.csv")
+    with pytest.warns(eib.InputWarning, match="another order"):
+        con = eib.load_connectome("dk_average", fc=tmp_path / "fc_reordered.csv")
+    np.testing.assert_array_equal(con.fc_target, dk.fc_target)
+    renamed = frame.rename(index={"L.BSTS": "bankssts"}, columns={"L.BSTS": "bankssts"})
+    renamed.to_csv(tmp_path / "fc_other_regions.csv")
+    with pytest.raises(eib.InputError, match="only in the FC file's header: \\['bankssts'\\]"):
+        eib.load_connectome("dk_average", fc=tmp_path / "fc_other_regions.csv")
     np.testing.assert_allclose(eib.load_matrix(tmp_path / "fc_ok.csv"), dk.fc_target)

@@ -51,8 +51,8 @@ def test_float32_follows_float64(dk):
     r64 = _run(eib.network_from_connectome(dk, delays=False), 0, seconds=14.4)
     r32 = _run(eib.network_from_connectome(dk, delays=False, dtype=jnp.float32), 0, seconds=14.4)
     assert r32.bold.dtype == np.float32
-    # same noise draws, so the trajectories agree until rounding differences grow
-    np.testing.assert_allclose(r32.mean_S[:5], r64.mean_S[:5], atol=1e-3)
+    # same noise draws, so the trajectories agree to rounding: measured at most 1.5e-7 apart over the 20 TRs
+    np.testing.assert_allclose(r32.mean_S, r64.mean_S, rtol=0, atol=1e-5)
 
 
 def test_noise_follows_tvb_additive_convention():

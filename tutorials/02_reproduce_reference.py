@@ -81,7 +81,7 @@ def main():
     log_path = os.path.join(args.out, "02_log.txt")
     with open(log_path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
-    nc_path = save_results(tree, os.path.join(args.out, "02_results.nc"))
+    nc_path = save_results(tree, os.path.join(args.out, "02_results.nc"), overwrite=True)
     fig_path = os.path.join(args.out, "02_results_figure.png")
     plt.close(results_figure(tree, fig_path))
     print(f"\nlog: {log_path}\nresults: {nc_path}\nfigure (the reference 3 x 4 layout): {fig_path}")

@@ -47,7 +47,7 @@ def produce(path, quick):
         kw = dict(routine_settings={"gradient_eib": {"n_steps": 5, "duration_ms": 72_000.0, "discard": 10}})
     print(f"   running the named experiment, shortened: {json.dumps(kw)}")
     tree = run_experiment("EI_Tuning_FIC_EIB_Optimization", log=None, **kw)
-    return save_results(tree, path)
+    return save_results(tree, path, overwrite=True)
 
 
 def main():

@@ -59,7 +59,8 @@ def main():
     print("\n2. EI-tuning, the paper's procedure (progress lines every chunk)")
     t0 = time.perf_counter()
     tree = run_experiment("Schirner2023", **kw)
-    print(f"   {time.perf_counter() - t0:.0f} s; results saved to {save_results(tree, os.path.join(args.out, '06_EI.nc'))}")
+    saved = save_results(tree, os.path.join(args.out, "06_EI.nc"), overwrite=True)  # a rerun replaces its own
+    print(f"   {time.perf_counter() - t0:.0f} s; results saved to {saved}")
 
     h, ev = tree["fic_eib/history"], tree["fic_eib/evaluation"]
     fig, ax = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")

@@ -67,7 +67,7 @@ def main():
     t0 = time.perf_counter()
     tree = tune_cohort(subjects=twins, seeds=seeds, **kw)
     print(f"   {n_twins * len(seeds)} tunings in {time.perf_counter() - t0:.0f} s")
-    save_results(tree, os.path.join(args.out, "07_cohort.nc"))
+    save_results(tree, os.path.join(args.out, "07_cohort.nc"), overwrite=True)
 
     print("\n3. The cohort as xarray: fit per subject (rows) and seed (columns)")
     fit = tree["fic_eib/evaluation"]["fc_corr"]

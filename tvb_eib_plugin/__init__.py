@@ -34,7 +34,8 @@ from .metrics import fc, fc_corr, fc_rmse, rowwise_rmse  # noqa: E402
 from .model import PARAMETERS, NodeParams, dfun, node_params, transfer  # noqa: E402
 from .network import NetworkModel, SimState, initial_state, network_from_connectome, network_model  # noqa: E402
 from .simulate import Simulation, SimulationDiverged, simulate, trajectory  # noqa: E402
+from .divergence import ActivitySaturated, WeightsRunaway  # noqa: E402
 from .routines.schedule import EIBStage, annealing_schedule, warmup_schedule  # noqa: E402
-from .validation import InputError  # noqa: E402
+from .validation import InputError, InputWarning  # noqa: E402
 
 __version__ = "0.1.0"

@@ -7,7 +7,9 @@ Every TVB model parameter is carried over, scalar or per region.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -17,27 +19,61 @@ from .coupling import dual_coupling
 from .data import Connectome, normalise_weights
 from .integrate import Heun
 from .model import PARAMETERS, node_params
-from .network import NetworkModel
+from .network import NetworkModel, SimState, initial_state
 from .validation import InputError
 
 
-def tvb_connectivity(name_or_path: str):
-    """A configured TVB ``Connectivity``: a tvb-data name (``connectivity_76``) or a zip path."""
+def tvb_connectivity(source):
+    """A configured TVB ``Connectivity``.
+
+    Args:
+        source: a tvb-data name (``"connectivity_76"``), a zip path (absolute or
+            relative to the working directory), or a :class:`Connectome` (e.g.
+            ``load_dataset("dk_average")``: its weights, tract lengths, labels and speed).
+    """
     from tvb.datatypes.connectivity import Connectivity
 
-    source = name_or_path if os.path.exists(name_or_path) else (
-        name_or_path if name_or_path.endswith(".zip") else name_or_path + ".zip")
+    if isinstance(source, Connectome):
+        n = source.n_regions
+        tl = np.zeros((n, n)) if source.tract_lengths is None else source.tract_lengths
+        return connectivity_of(source.weights, tl, source.labels, source.speed)
+    name = os.fspath(source)
+    if os.path.exists(name):
+        path = os.path.abspath(name)  # TVB reads a relative name inside the tvb-data package
+    else:
+        path = name if name.endswith(".zip") else name + ".zip"
     try:
-        conn = Connectivity.from_file(source)
+        conn = Connectivity.from_file(path)
     except Exception as err:  # TVB raises assorted errors for missing files
-        raise InputError(f"cannot load TVB connectivity {name_or_path!r}: {err}") from None
+        raise InputError(f"cannot load TVB connectivity {name!r}: {err}") from None
     conn.configure()
     return conn
 
 
+def connectivity_of(weights, tract_lengths, labels, speed: float):
+    """A configured TVB ``Connectivity`` of plain arrays (centres unknown: zeros)."""
+    from tvb.datatypes.connectivity import Connectivity
+
+    n = np.shape(weights)[0]
+    conn = Connectivity(weights=np.asarray(weights, np.float64), tract_lengths=np.asarray(tract_lengths, np.float64),
+                        region_labels=np.array([str(x) for x in labels]), centres=np.zeros((n, 3)),
+                        speed=np.array([float(speed)]))
+    conn.configure()
+    return conn
+
+
+def tvb_speed(conn) -> float:
+    """The conduction speed TVB 2.10 uses for ``conn``'s delays (``tract_lengths / connectivity.speed``)."""
+    speed = np.ravel(np.asarray([3.0] if conn.speed is None else conn.speed, np.float64))  # TVB's default
+    if speed.size == 0 or not np.all(speed == speed[0]):
+        raise InputError("the connectivity has a speed per edge; the plugin takes one conduction speed: "
+                         "set connectivity.speed to a single value")
+    return float(speed[0])
+
+
 def connectome_from_tvb(conn, speed: float | None = None, fc=None) -> Connectome:
     """A :class:`Connectome` from a TVB ``Connectivity`` (weights as stored, not normalised)."""
-    speed = float(np.ravel(conn.speed)[0]) if speed is None else float(speed)
+    speed = tvb_speed(conn) if speed is None else float(speed)
     return Connectome(
         labels=tuple(str(x) for x in conn.region_labels),
         weights=np.asarray(conn.weights, dtype=np.float64),
@@ -168,13 +204,82 @@ def network_from_tvb(
 def network_from_simulator(simulator, *, normalise: str, dtype=jnp.float64) -> NetworkModel:
     """A :class:`NetworkModel` from a configured (or configurable) TVB ``Simulator``.
 
-    Uses its connectivity (with the simulator's conduction speed), model,
-    coupling, integrator and its Bold monitor when it has one.
+    Uses its connectivity, model, coupling, integrator and its Bold monitor
+    when it has one.  Delays are TVB 2.10's: ``rint(tract_lengths /
+    connectivity.speed / dt)``; ``Simulator.conduction_speed`` sets no delays
+    in TVB (a warning says so when it differs from ``connectivity.speed``).
+    Start the plugin from the Simulator's ``initial_conditions`` with
+    :func:`initial_state_from_tvb`.
     """
     from tvb.simulator.monitors import Bold
 
     bolds = [m for m in simulator.monitors if isinstance(m, Bold)]
-    speed = float(np.ravel(simulator.conduction_speed)[0])
+    speed = tvb_speed(simulator.connectivity)
+    ignored = simulator.conduction_speed
+    if ignored is not None and float(ignored) != speed:
+        warnings.warn(
+            f"Simulator.conduction_speed ({float(ignored):g} mm/ms) differs from connectivity.speed "
+            f"({speed:g} mm/ms): TVB 2.10 computes its delays from connectivity.speed and ignores "
+            "conduction_speed, and so does the plugin; set connectivity.speed to change the delays",
+            UserWarning, stacklevel=2)
     con = connectome_from_tvb(simulator.connectivity, speed=speed)
     return network_from_tvb(con, simulator.model, normalise=normalise, coupling=simulator.coupling,
                             integrator=simulator.integrator, monitor=bolds[0] if bolds else None, dtype=dtype)
+
+
+def tvb_history_rows(initial_conditions, n_regions: int, horizon: int) -> np.ndarray:
+    """The (horizon, 2, N) states, oldest first, that TVB's Simulator starts from.
+
+    ``initial_conditions`` is TVB's: (T, 2, N, 1) or (T, 2, N), time x (S_e, S_i)
+    x region.  TVB 2.10 (``SparseHistory.from_simulator``) keeps the last
+    ``horizon`` rows and sets its current step to T - 1, so it reads a longer
+    history rotated by T mod horizon (mirrored here, and warned).  Refused: fewer
+    rows than the horizon (TVB would pad them with random ``model.initial()``
+    values) and values outside [0, 1] (TVB would clip them).
+    """
+    ic = np.asarray(initial_conditions, dtype=np.float64)
+    if ic.ndim == 4 and ic.shape[3] == 1:
+        ic = ic[..., 0]
+    if ic.ndim != 3 or ic.shape[1:] != (2, n_regions):
+        raise InputError(f"a TVB initial history must have shape (T, 2, {n_regions}, 1): time, (S_e, S_i), "
+                         f"region, mode; got shape {np.shape(initial_conditions)}")
+    T = ic.shape[0]
+    if T < horizon:
+        raise InputError(
+            f"the initial history has {T} rows but the delays need at least {horizon} rows (1 + the longest "
+            f"delay in steps); TVB would fill the rest with random values: give at least {horizon} rows, oldest first")
+    if not np.isfinite(ic).all() or ic.min() < 0.0 or ic.max() > 1.0:
+        raise InputError("the initial history has values outside [0, 1] (or NaN): S_e and S_i are gating "
+                         "fractions, and TVB would silently clip them; pass np.clip(history, 0, 1) if that is meant")
+    shift = T % horizon
+    if shift:
+        warnings.warn(
+            f"the initial history has {T} rows for a horizon of {horizon}: TVB keeps the last {horizon} and, "
+            f"{T} not being a multiple of {horizon}, reads them rotated by {shift} steps (its current-step "
+            f"arithmetic), as the plugin does here; give exactly {horizon} rows to have them read in order",
+            UserWarning, stacklevel=3)
+    return np.roll(ic[T - horizon:], -shift, axis=0)
+
+
+def initial_state_from_tvb(model: NetworkModel, initial_conditions, seed: int = 0) -> SimState:
+    """The plugin's state for a TVB initial history: a run from it is TVB's run.
+
+    Args:
+        model: the network (its delays fix the horizon TVB reads).
+        initial_conditions: TVB's ``Simulator.initial_conditions`` (T, 2, N, 1),
+            T >= horizon (see :func:`tvb_history_rows`).  TVB reads S_e of every
+            row (the delayed coupling) and S_i of the current row only.
+        seed: the noise key, as :func:`network.initial_state`.
+
+    The BOLD buffer starts at rest at the current S_e (TVB's monitors keep no
+    history of their own in ``initial_conditions``).
+    """
+    H = model.coupling.horizon
+    rows = jnp.asarray(tvb_history_rows(initial_conditions, model.n_regions, H), model.dtype)
+    state = initial_state(model, seed, S0=rows[-1])
+    if H == 1:
+        return state
+    # the plugin starts at step 0 and keeps step k's S_e in ring rows k % H and k % H + H;
+    # row t of `rows` is step t - (H - 1), i.e. ring row (t + 1) % H
+    ring = jnp.roll(rows[:, 0], 1, axis=0).reshape(-1)
+    return dataclasses.replace(state, integ=dataclasses.replace(state.integ, history=jnp.concatenate([ring, ring])))

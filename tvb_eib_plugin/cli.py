@@ -4,12 +4,18 @@
     tvb-eib cohort SUBJECT [SUBJECT ...] [--seeds 0 1 ...] [--out-dir DIR] [-o cohort.nc] ...
     tvb-eib cohort --twins N [--twin-of dk_average] ...
     tvb-eib list
+
+Exit status: 0 done; 2 bad input or usage (nothing computed); 3 the run diverged (saturated, NaN or runaway
+weights): the stages finished before it are written to the output file, the failed one marked.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+EXIT_INPUT, EXIT_DIVERGED = 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("-o", "--output", default="results.nc", help="results file (netCDF)")
     run.add_argument("--figure", default="results.png", help="figure file (PNG); '' to skip")
+    _overwrite_arg(run)
     cohort = sub.add_parser("cohort", help="tune many subjects (x seeds) in one batched run, or on Dask workers")
     cohort.add_argument("subjects", nargs="*", help="subjects: BIDS relmat folders, TVB zips or data set names, "
                                                     "one parcellation, each with its FC")
@@ -41,8 +48,14 @@ def _parser() -> argparse.ArgumentParser:
                              "that many cores at once (default 0: one per core; 1: one device; a count already in "
                              "XLA_FLAGS is kept)")
     cohort.add_argument("-o", "--output", default="cohort.nc", help="results file (netCDF)")
+    _overwrite_arg(cohort)
     sub.add_parser("list", help="list experiments, routines and data sets")
     return p
+
+
+def _overwrite_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (default: refuse them before computing anything)")
 
 
 def _experiment_args(p: argparse.ArgumentParser) -> None:
@@ -64,7 +77,9 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gradient-ms", type=float, help="simulated ms per gradient loss evaluation (default 300000)")
     p.add_argument("--transient-ms", type=float)
     p.add_argument("--eval-ms", type=float)
-    p.add_argument("--delays", action="store_true", help="use conduction delays from tract lengths")
+    p.add_argument("--delays", action=argparse.BooleanOptionalAction, default=None,
+                   help="use conduction delays from tract lengths, or not (--no-delays); default: the experiment's "
+                        "(EI_Tuning_FIC_EIB_Optimization: none, Schirner2023: delays)")
     p.add_argument("--precision", choices=("float64", "float32"))
     p.add_argument("-q", "--quiet", action="store_true")
 
@@ -74,8 +89,8 @@ def _overrides(args) -> dict:
     for key in ("transient_ms", "eval_ms", "seed", "precision", "routines"):
         if getattr(args, key, None) is not None:
             out[key] = getattr(args, key)
-    if args.delays:
-        out["delays"] = True
+    if args.delays is not None:
+        out["delays"] = args.delays
     rs = {}
     if args.fic_iterations is not None:
         rs["fic"] = {"n_iterations": args.fic_iterations}
@@ -88,7 +103,10 @@ def _overrides(args) -> dict:
         lengths = args.stage_iterations or [50000]
         lengths = lengths * (args.stages or 6) if len(lengths) == 1 else lengths
         if args.stages is not None and len(lengths) != args.stages:
-            raise SystemExit(f"tvb-eib: error: --stages {args.stages} but {len(lengths)} stage lengths given")
+            from tvb_eib_plugin.validation import InputError
+
+            raise InputError(f"--stages {args.stages} but {len(lengths)} stage lengths given (--stage-iterations): "
+                             f"give one length for every stage, or {args.stages} lengths")
         rs.setdefault("fic_eib", {})["schedule"] = annealing_schedule(
             len(lengths), lengths, args.stage_eta, args.eib_window or 150)
     if args.checkpoint:
@@ -119,14 +137,14 @@ def main(argv=None) -> int:
     if args.command == "cohort":
         return _cohort(args)
     try:
+        _check_outputs(args)
         tree = run_experiment(args.experiment, variant=args.variant, connectome=args.connectivity, fc_target=args.fc,
                               log=None if args.quiet else print, **_overrides(args))
     except eib.InputError as err:
-        print(f"tvb-eib: error: {err}", file=sys.stderr)
-        return 2
-    from tvb_eib_plugin.results import save_results
-
-    print(f"results: {save_results(tree, args.output)}")
+        return _input_error(err)
+    except eib.SimulationDiverged as err:
+        return _diverged(err, args)
+    print(f"results: {_save(tree, args)}")
     if args.figure:
         from tvb_eib_plugin.plot import results_figure
 
@@ -135,15 +153,55 @@ def main(argv=None) -> int:
     return 0
 
 
+def _check_outputs(args) -> None:
+    """Every file and folder the command writes, checked before anything is computed."""
+    from tvb_eib_plugin.outputs import check_folder, check_output
+
+    check_output(args.output, "-o/--output", args.overwrite, "--overwrite")
+    if getattr(args, "figure", None):
+        check_output(args.figure, "--figure", args.overwrite, "--overwrite")
+    if args.checkpoint:  # written during the run, resumed from if there: it may exist
+        check_folder(os.path.dirname(os.path.abspath(args.checkpoint)), "--checkpoint")
+    if getattr(args, "out_dir", None):
+        check_folder(args.out_dir, "--out-dir")
+
+
+def _save(tree, args) -> str:
+    """Write ``tree`` to ``args.output``; a file that appeared there while the run computed is kept."""
+    from tvb_eib_plugin.outputs import free_name
+    from tvb_eib_plugin.results import save_results
+
+    path = args.output
+    if os.path.exists(path) and not args.overwrite:
+        path = free_name(path)
+        print(f"tvb-eib: warning: {args.output} appeared during the run; keeping it, writing {path}",
+              file=sys.stderr)
+    return save_results(tree, path, overwrite=args.overwrite)
+
+
+def _input_error(err) -> int:
+    print(f"tvb-eib: error: {err}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def _diverged(err, args) -> int:
+    """Report a run that diverged, and write the stages finished before it (the failed one marked)."""
+    print(f"tvb-eib: error: {err}", file=sys.stderr)
+    if err.results is not None:
+        print(f"tvb-eib: the stages finished before {err.stage!r} and its partial history (status='failed') "
+              f"are in {_save(err.results, args)}", file=sys.stderr)
+    return EXIT_DIVERGED
+
+
 def _cohort(args) -> int:
     import tvb_eib_plugin as eib
     from tvb_eib_plugin.cohort import tune_cohort
-    from tvb_eib_plugin.results import save_results
 
     log = None if args.quiet else print
     try:
         if bool(args.twins) == bool(args.subjects):
             raise eib.InputError("give subjects, or --twins N (not both)")
+        _check_outputs(args)
         if not args.out_dir:  # before the first computation (the twins' included): JAX reads it once
             from tvb_eib_plugin.batch import use_host_devices
 
@@ -164,9 +222,10 @@ def _cohort(args) -> int:
         else:
             tree = tune_cohort(args.experiment, subjects, **common)
     except eib.InputError as err:
-        print(f"tvb-eib: error: {err}", file=sys.stderr)
-        return 2
-    print(f"results: {save_results(tree, args.output)}")
+        return _input_error(err)
+    except eib.SimulationDiverged as err:
+        return _diverged(err, args)
+    print(f"results: {_save(tree, args)}")
     if truths:
         from tvb_eib_plugin.twins import cohort_recovery
 

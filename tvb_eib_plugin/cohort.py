@@ -26,11 +26,13 @@ import xarray as xr
 
 from .batch import local_devices, member, pad_members, padded_size, shard_members, stack_models
 from .data import Connectome, load_connectome
+from .divergence import SimulationDiverged
 from .evaluation import Evaluation
-from .experiment import (ExperimentSettings, prepare_inputs, provenance, configure_routines, get_experiment,
-                         run_stages, summarise)
+from .experiment import (ExperimentSettings, prepare_inputs, provenance, configure_routines, failed_attrs,
+                         get_experiment, run_stages, summarise)
 from .results import StageRecord, _attr_value, build_results
 from .routines import dependency_order
+from .routines.checkpoint import batch_path
 from .validation import InputError
 
 SEED_NOTE = "per member: see the `seed` coordinate"
@@ -92,6 +94,7 @@ def tune_cohort(
     seeds = tuple(int(k) for k in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise InputError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
+    settings = batch_checkpoints(settings, [c.name for c in subjects], seeds, log)
     routines = cohort_routines(settings)
     started = time.perf_counter()
     prepared = [prepare_inputs(settings, con, None, None, None) for con in subjects]
@@ -108,19 +111,41 @@ def tune_cohort(
     if len(devices) == 1 and devices[0].platform == "cpu" and cores > 1 and len(pairs) > 1:
         log(f"  (one CPU device: tvb_eib_plugin.batch.use_host_devices() before the first computation, or "
             f"XLA_FLAGS=--xla_force_host_platform_device_count={cores}, spreads the batch over {cores} cores)")
-    stages = run_stages(settings, net, fc, routines, log, seeds=member_seeds)
     order = [r.name for r in routines]
-    summarise(stages, settings, "cohort", order, log)
 
-    seconds = time.perf_counter() - started
-    trees = []
-    for b, (s, k) in enumerate(pairs):
-        _, fc_s, labels, source, weights = prepared[s]
-        attrs = provenance(dataclasses.replace(settings, seed=k), source, order, seconds)
-        trees.append(build_results(member_stages(stages, b), labels, fc_s, weights, attrs))
-    tree = stack_results(trees, [c.name for c in subjects], seeds)
-    tree.attrs.update(cohort_attrs(settings, subjects, seeds, order, seconds, len(devices)))
-    return tree
+    def results(stages, err=None):
+        seconds = time.perf_counter() - started
+        trees = []
+        for b, (s, k) in enumerate(pairs):
+            _, fc_s, labels, source, weights = prepared[s]
+            attrs = provenance(dataclasses.replace(settings, seed=k), source, order, seconds)
+            trees.append(build_results(member_stages(stages, b), labels, fc_s, weights,
+                                       attrs if err is None else failed_attrs(attrs, err)))
+        tree = stack_results(trees, [c.name for c in subjects], seeds)
+        attrs = cohort_attrs(settings, subjects, seeds, order, seconds, len(devices))
+        tree.attrs.update(attrs if err is None else failed_attrs(attrs, err))
+        return tree
+
+    try:
+        stages = run_stages(settings, net, fc, routines, log, seeds=member_seeds, labels=prepared[0][2])
+    except SimulationDiverged as err:  # every member's finished stages, and the failed one's partial history
+        err.results = results(err.stages, err)
+        raise
+    summarise(stages, settings, "cohort", order, log)
+    return results(stages)
+
+
+def batch_checkpoints(settings: ExperimentSettings, subjects: Sequence[str], seeds: Sequence[int],
+                      log) -> ExperimentSettings:
+    """The settings with each routine's checkpoint file named after this batch's members
+    (:func:`routines.checkpoint.batch_path`): batches, on one machine or on Dask workers, never share a file."""
+    named = {}
+    for name, values in settings.routine_settings.items():
+        if values.get("checkpoint"):
+            values = dict(values, checkpoint=batch_path(values["checkpoint"], subjects, seeds))
+            log(f"  {name} checkpoint of this batch: {values['checkpoint']}")
+        named[name] = values
+    return dataclasses.replace(settings, routine_settings=named)
 
 
 def cohort_routines(settings: ExperimentSettings) -> list:
@@ -140,8 +165,9 @@ def member_stages(stages: list[StageRecord], b: int) -> list[StageRecord]:
         history = None if st.history is None else {k: (v[:, b] if np.ndim(v) >= 2 else v)
                                                    for k, v in st.history.items()}
         settings = None if st.settings is None else dict(st.settings, seed=SEED_NOTE)
-        ev: Evaluation = st.evaluation
-        out.append(dataclasses.replace(st, model=member(st.model, b), evaluation=ev.member(b), history=history,
+        ev: Evaluation | None = st.evaluation
+        out.append(dataclasses.replace(st, model=None if st.model is None else member(st.model, b),
+                                       evaluation=None if ev is None else ev.member(b), history=history,
                                        settings=settings))
     return out
 

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .validation import check_coupling_sign
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +63,7 @@ def dual_coupling(
     """
     weights = np.asarray(weights, dtype=np.float64)
     n = weights.shape[0]
+    check_coupling_sign({"wLRE": wLRE, "wFFI": wFFI})
     if delays_ms is None:
         idelays = np.zeros((n, n), dtype=np.int32)
     else:

@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .validation import InputError, check_fc, check_labels, check_labels_agree, check_square, check_weights
+from .validation import (InputError, check_fc, check_isolated, check_labels, check_square, check_weights,
+                         label_order, reorder_to_labels, warn_reordered)
 
 SHIPPED = ("dk_average",)
 TVB_DATA = ("connectivity_66", "connectivity_68", "connectivity_76", "connectivity_96", "connectivity_192")
@@ -50,6 +51,7 @@ class Connectome:
         n = w.shape[0]
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "labels", tuple(check_labels(self.labels, n, f"{self.name}: labels")))
+        check_isolated(w, self.labels, f"{self.name}: weights")
         if self.tract_lengths is not None:
             tl = check_weights(self.tract_lengths, f"{self.name}: tract_lengths")
             if tl.shape != w.shape:
@@ -74,11 +76,12 @@ class Connectome:
 
     def with_fc(self, fc) -> "Connectome":
         """A copy with target FC ``fc`` (array or file); a file's region labels, when it
-        has them, must name this connectome's regions in the same order."""
+        has them, must name this connectome's regions (in another order, the FC is
+        reordered to this connectome's, with an InputWarning)."""
         if isinstance(fc, (str, os.PathLike)):
             fc, labels = load_labelled_matrix(fc)
             if labels is not None:
-                check_labels_agree(self.labels, labels, f"{self.name} labels", "the FC file's labels")
+                fc = reorder_to_labels(fc, labels, self.labels, "the FC file's header", f"{self.name} labels")
         return dataclasses.replace(self, fc_target=fc)
 
 
@@ -108,7 +111,7 @@ def load_labelled_matrix(path: str | os.PathLike, key: str | None = None) -> tup
         raise InputError(f"no such file: {path}")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
-        arr = np.load(path)
+        arr = _load_npy(path)
     elif ext == ".mat":
         arr = _load_mat(path, key)
     elif ext in (".csv", ".tsv", ".txt", ".dat"):
@@ -119,9 +122,20 @@ def load_labelled_matrix(path: str | os.PathLike, key: str | None = None) -> tup
     return check_square(arr, path), None
 
 
+def _load_npy(path: str) -> np.ndarray:
+    try:
+        return np.load(path)  # allow_pickle=False: an object array is refused, never executed
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(f"{path}: not a readable NumPy .npy matrix ({err}); the file may be truncated or "
+                         "something else: write it with numpy.save") from None
+
+
 def _load_text(path: str, delimiter: str | None) -> tuple[np.ndarray, list[str] | None]:
-    with open(path) as fh:
-        rows = [re.split(r"[,\t ]+" if delimiter is None else delimiter, ln.strip()) for ln in fh if ln.strip()]
+    try:
+        with open(path) as fh:
+            rows = [re.split(r"[,\t ]+" if delimiter is None else delimiter, ln.strip()) for ln in fh if ln.strip()]
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not a text matrix ({err}); is it a binary file with a text extension?") from None
 
     def numeric(cell: str) -> bool:
         try:
@@ -135,8 +149,17 @@ def _load_text(path: str, delimiter: str | None) -> tuple[np.ndarray, list[str] 
         header, rows = rows[0], rows[1:]
         labels = header[-len(rows):] if rows else None
     if rows and not numeric(rows[0][0]):
-        labels = labels or [r[0] for r in rows]
+        row_labels = [r[0] for r in rows]
+        if labels is not None and row_labels != labels:  # a matrix whose rows and columns disagree is no matrix
+            raise InputError(f"{path}: the header and the label column list the regions differently "
+                             f"({labels[:3]}... against {row_labels[:3]}...); rows and columns must be in one order")
+        labels = row_labels
         rows = [r[1:] for r in rows]
+    ragged = [i for i, r in enumerate(rows) if len(r) != len(rows[0])]
+    if ragged:
+        i = ragged[0]
+        raise InputError(f"{path}: row {i + 1} of the matrix has {len(rows[i])} values but row 1 has "
+                         f"{len(rows[0])}; the file is truncated or ragged")
     try:
         return np.array([[float(c) for c in r] for r in rows]), labels
     except ValueError as err:
@@ -146,25 +169,42 @@ def _load_text(path: str, delimiter: str | None) -> tuple[np.ndarray, list[str] 
 def _load_mat(path: str, key: str | None) -> np.ndarray:
     from scipy.io import loadmat
 
-    content = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    try:
+        content = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    except NotImplementedError as err:  # scipy reads MATLAB files up to v7.2
+        raise InputError(f"{path}: {err}; save it with save(..., '-v7') or as .npy") from None
+    except Exception as err:  # scipy raises assorted errors (ValueError, OSError, IndexError...) for bad files
+        raise InputError(f"{path}: not a readable MATLAB .mat file ({type(err).__name__}: {err}); "
+                         "it may be truncated or something else") from None
     if key is not None:
         if key not in content:
             raise InputError(f"{path}: no variable {key!r}; it holds {sorted(content)}")
-        return np.asarray(content[key], dtype=np.float64)
-    square = [k for k, v in content.items() if np.ndim(v) == 2 and v.shape[0] == v.shape[1] and v.shape[0] > 1]
+        square = [key]
+    else:
+        square = [k for k, v in content.items() if np.ndim(v) == 2 and v.shape[0] == v.shape[1] and v.shape[0] > 1]
     if len(square) != 1:
         raise InputError(f"{path}: pass key=...; square matrices found: {square}")
-    return np.asarray(content[square[0]], dtype=np.float64)
+    return check_square(content[square[0]], f"{path}[{square[0]}]")
 
 
 def load_labels(path: str | os.PathLike) -> list[str]:
     """Region labels: one per line, or a BIDS nodeindices table with a ``label`` column."""
-    with open(path) as fh:
-        lines = [ln.rstrip("\n") for ln in fh if ln.strip()]
+    try:
+        with open(path) as fh:
+            lines = [ln.rstrip("\n") for ln in fh if ln.strip()]
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not a text file of region labels ({err})") from None
+    if not lines:
+        raise InputError(f"{path}: no region labels in it")
     header = lines[0].split("\t")
     if "label" in header:
         col = header.index("label")
-        return [ln.split("\t")[col] for ln in lines[1:]]
+        cells = [ln.split("\t") for ln in lines[1:]]
+        short = [i for i, c in enumerate(cells) if len(c) <= col]
+        if short:
+            raise InputError(f"{path}: line {short[0] + 2} has no 'label' column (column {col + 1}); "
+                             "the table is truncated or ragged")
+        return [c[col] for c in cells]
     return [ln.strip() for ln in lines]
 
 
@@ -174,22 +214,46 @@ def read_relmat(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], list[
     """All ``*_meas-<measure>_relmat.dense.tsv`` matrices of a folder, and its labels.
 
     Returns:
-        ({measure: (N, N) matrix}, labels from ``*_nodeindices.tsv``).
+        ({measure: (N, N) matrix}, labels from ``*_nodeindices.tsv``).  Every matrix is in
+        the order of those labels: a matrix file whose header names the same regions in
+        another order is reordered (with an InputWarning), one naming other regions is refused.
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise InputError(f"not a folder: {folder}")
-    matrices = {}
+    paths = {}
     for path in sorted(glob.glob(os.path.join(folder, "*_relmat.dense.tsv"))):
         match = re.search(r"meas-([A-Za-z0-9]+)_relmat", os.path.basename(path))
         if match:
-            matrices[match.group(1)] = load_matrix(path)
-    if not matrices:
+            paths[match.group(1)] = path
+    if not paths:
         raise InputError(f"{folder}: no *_meas-<measure>_relmat.dense.tsv files (BIDS relmat layout)")
     index = sorted(glob.glob(os.path.join(folder, "*_nodeindices.tsv")))
     if not index:
         raise InputError(f"{folder}: no *_nodeindices.tsv with the region labels")
-    return matrices, load_labels(index[0])
+    labels = load_labels(index[0])
+    index_name = os.path.basename(index[0])
+    matrices, reordered, example = {}, [], None
+    for measure, path in paths.items():
+        matrix, file_labels = load_labelled_matrix(path)
+        matrices[measure], order = _relmat_in_order(matrix, file_labels, labels, os.path.basename(path), index_name)
+        if order is not None:
+            reordered.append(os.path.basename(path))
+            example = example or file_labels
+    if reordered:  # one warning for the folder, naming every file that was reordered
+        warn_reordered(reordered, index_name, example, labels)
+    return matrices, labels
+
+
+def _relmat_in_order(matrix: np.ndarray, file_labels, labels: list[str], name: str, index_name: str):
+    """A relmat matrix in the order of the folder's nodeindices labels, and the order applied (None: none)."""
+    if file_labels is not None:
+        order = label_order(file_labels, labels, name, index_name, matrix.shape[0])
+        return (matrix, None) if order is None else (matrix[np.ix_(order, order)], order)
+    if matrix.shape[0] != len(labels):
+        raise InputError(f"{name} is {matrix.shape[0]} x {matrix.shape[1]} but {index_name} lists {len(labels)} "
+                         "regions; every matrix of the folder must cover the regions of its nodeindices")
+    return matrix, None
 
 
 def load_bids(

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from typing import Callable, Sequence
 
 import xarray as xr
@@ -29,15 +30,65 @@ import xarray as xr
 from .cohort import check_subjects, cohort_routines, cohort_settings, concat_subjects, tune_cohort
 from .data import Connectome
 from .experiment import ExperimentSettings
+from .outputs import check_folder, write_atomic
 from .results import load_results, save_results
 from .validation import InputError
 
 MANIFEST = "cohort.json"
 
 
+class IncompleteSubjectWarning(UserWarning):
+    """A subject's file in ``out_dir`` does not hold its finished results; the subject is tuned again."""
+
+
 def subject_file(out_dir: str | os.PathLike, name: str) -> str:
     """Where a finished subject's results are written."""
     return os.path.join(os.fspath(out_dir), re.sub(r"[^\w.-]", "_", name) + ".nc")
+
+
+def check_file_names(out_dir: str | os.PathLike, names: Sequence[str]) -> None:
+    """Refuse subjects whose result files would be one file (names that differ only in characters a file name
+    cannot hold, or only in case, which a macOS or Windows disk does not tell apart)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        path = subject_file(out_dir, name)
+        key = os.path.normcase(path).lower()
+        if key in seen:
+            raise InputError(f"subjects {seen[key]!r} and {name!r} would both be written to {path}; give them "
+                             "names that differ in letters, digits, '.', '-' or '_' (Connectome name)")
+        seen[key] = name
+
+
+def finished_subject(path: str, name: str, stages: Sequence[str]) -> bool:
+    """Whether ``path`` holds subject ``name``'s finished results (every stage's parameters and evaluation).
+
+    A file that is there but does not open, or lacks any of it, is warned about
+    (:class:`IncompleteSubjectWarning`) and counts as not done: its subject is tuned again.
+    """
+    if not os.path.exists(path):
+        return False
+    try:
+        problem = _incomplete(load_results(path), name, stages)
+    except Exception as err:  # a damaged file raises whatever its netCDF / HDF5 reader does
+        problem = f"it does not open ({type(err).__name__}: {err})"
+    if problem:
+        warnings.warn(f"{path}: {problem}; tuning subject {name!r} again", IncompleteSubjectWarning, stacklevel=3)
+        return False
+    return True
+
+
+def _incomplete(tree: xr.DataTree, name: str, stages: Sequence[str]) -> str | None:
+    if tree.attrs.get("status") == "failed":
+        return "it holds a run that failed"
+    if "subject" not in tree.coords or [str(s) for s in tree["subject"].values] != [name]:
+        return "it holds other subjects' results"
+    for stage in stages:
+        node = tree.children.get(stage)
+        if node is None or not {"J_i", "wLRE", "wFFI"} <= set(node.data_vars):
+            return f"it has no complete stage {stage!r}"
+        if "evaluation" not in node.children or "fc_corr" not in node["evaluation"].data_vars:
+            return f"it has no evaluation of stage {stage!r}"
+    return None
 
 
 def tune_batch(settings: ExperimentSettings, subjects: list[Connectome], seeds: tuple[int, ...]) -> xr.DataTree:
@@ -82,12 +133,15 @@ def tune_cohort_distributed(
     log = log or (lambda _: None)
     settings = cohort_settings(experiment, variant, **overrides)
     subjects = check_subjects(subjects)
-    cohort_routines(settings)  # a plan that cannot run fails here, not on every worker
+    routines = cohort_routines(settings)  # a plan that cannot run fails here, not on every worker
     seeds = tuple(int(k) for k in seeds)
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    check_folder(out_dir, "out_dir")
+    check_file_names(out_dir, [s.name for s in subjects])
     _claim(out_dir, settings, seeds)
-    todo = [s for s in subjects if not os.path.exists(subject_file(out_dir, s.name))]
+    stages = ["integration"] + [r.name for r in routines]
+    todo = [s for s in subjects if not finished_subject(subject_file(out_dir, s.name), s.name, stages)]
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     log(f"Cohort of {len(subjects)} subject(s) x {len(seeds)} seed(s): {len(subjects) - len(todo)} already in "
         f"{out_dir}, {len(todo)} to tune in {len(batches)} batch(es) of up to {batch_size}")
@@ -120,11 +174,8 @@ def _run_batches(client, as_completed, settings, batches, seeds, retries, out_di
     finished = 0
     for future in as_completed(futures):
         tree = future.result()
-        for con in futures[future]:
-            path = subject_file(out_dir, con.name)
-            partial = path[:-len(".nc")] + ".partial.nc"
-            save_results(tree.sel(subject=[con.name]), partial)
-            os.replace(partial, path)
+        for con in futures[future]:  # written whole or not at all; replaces an incomplete file of a run before
+            save_results(tree.sel(subject=[con.name]), subject_file(out_dir, con.name), overwrite=True)
         finished += len(futures[future])
         fits = tree[list(tree.children)[-1]]["evaluation"]["fc_corr"].values
         log(f"  batch of {[c.name for c in futures[future]]} written ({finished} subjects done, "
@@ -147,5 +198,9 @@ def _claim(out_dir, settings: ExperimentSettings, seeds: tuple[int, ...]) -> Non
             raise InputError(f"{out_dir} holds a cohort run with other settings ({changed}); "
                              "use another out_dir or the same settings")
         return
-    with open(path, "w") as f:
-        json.dump(manifest, f, indent=1)
+
+    def dump(tmp):
+        with open(tmp, "w") as f:
+            json.dump(manifest, f, indent=1)
+
+    write_atomic(path, dump)  # a run stopped while writing leaves no torn manifest to trip the next one

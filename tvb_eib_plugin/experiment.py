@@ -21,13 +21,16 @@ import numpy as np
 
 from .data import DK_AVERAGE_ATTRIBUTION, Connectome, load_connectome
 from .evaluation import evaluate
+from .memory import check_memory, run_memory
 from .network import NetworkModel, initial_state, network_from_connectome
 from .results import StageRecord, build_results
 from .routines import TuningState, dependency_order, get_routine
 from .batch import member, stack_trees
 from .routines.fic import number
+from .routines.checkpoint import pipeline_inputs
 from .routines.registry import stage_key, stage_keys
 from .schirner2023 import schirner2023_settings
+from .divergence import SimulationDiverged
 from .simulate import simulate
 from .validation import InputError, check_fc, check_labels
 
@@ -167,6 +170,11 @@ def prepare_inputs(settings: ExperimentSettings, connectome, network, fc_target,
 
 def experiment_network(settings: ExperimentSettings, con: Connectome) -> NetworkModel:
     """The network an experiment simulates on a connectome (its normalisation, delays, integrator, BOLD...)."""
+    if settings.delays and con.tract_lengths is None:
+        raise InputError(f"{con.name} has no tract lengths, but experiment {settings.name!r} runs with conduction "
+                         "delays (delays=True): give the connectome its tract lengths (a BIDS "
+                         "*_meas-tractLength_relmat.dense.tsv, a TVB zip, Connectome(tract_lengths=...)) or run "
+                         "without delays: delays=False (command line: drop --delays, or --no-delays)")
     try:
         return network_from_connectome(con, normalise=settings.normalise, delays=settings.delays, dt=settings.dt,
                                        sigma_e=settings.sigma_e, sigma_i=settings.sigma_i, scheme=settings.scheme,
@@ -212,7 +220,12 @@ def run_experiment(
     order = dependency_order(list(settings.routines))
     routines = configure_routines(settings)
     started = time.perf_counter()
-    stages = run_stages(settings, net, fc, routines, log)
+    try:
+        stages = run_stages(settings, net, fc, routines, log, labels=labels)
+    except SimulationDiverged as err:  # the stages finished before it, and the failed one's partial history
+        attrs = provenance(settings, source, order, time.perf_counter() - started)
+        err.results = build_results(err.stages, labels, fc, weights, failed_attrs(attrs, err))
+        raise
     summarise(stages, settings, source, order, log)
     attrs = provenance(settings, source, order, time.perf_counter() - started)
     return build_results(stages, labels, fc, weights, attrs)
@@ -227,17 +240,25 @@ def configure_routines(settings: ExperimentSettings) -> list:
 
 
 def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: list, log,
-               seeds: tuple[int, ...] | None = None) -> list[StageRecord]:
+               seeds: tuple[int, ...] | None = None, labels: Sequence[str] | None = None) -> list[StageRecord]:
     """The pipeline: transient, an evaluation of the starting point, then each routine and its evaluation.
 
     With ``seeds`` the network is a batch (:mod:`batch`), ``fc`` (B, N, N), and
     member b runs with noise seed ``seeds[b]``; the records then hold the batch.
+    ``labels`` (the regions') are part of what a routine's checkpoints are bound to.
     """
     seed = settings.seed if seeds is None else seeds
+    if settings.eval_discard < 0:
+        raise InputError(f"eval_discard must be >= 0 (BOLD samples dropped from the start of each evaluation), "
+                         f"got {settings.eval_discard}")
+    check_memory(run_memory(settings, net, routines))
     n_eval = int(settings.eval_ms // settings.tr_ms)
     if n_eval - settings.eval_discard < 3:
         raise InputError(f"eval_ms={settings.eval_ms} gives {n_eval} BOLD samples of {settings.tr_ms} ms: too few "
                          f"after dropping eval_discard={settings.eval_discard}; lengthen eval_ms or lower eval_discard")
+    if settings.transient_ms < net.bold.period_ms:
+        raise InputError(f"transient_ms={settings.transient_ms:g} is shorter than one TR ({net.bold.period_ms:g} ms); "
+                         "lengthen it (CLI --transient-ms)")
     _banner(log, "STEP 1: Running simulation...")
     log(f"  Simulation period: {settings.eval_ms} ms, dt: {net.dt} ms")
     log(f"  Transient period: {settings.transient_ms} ms")
@@ -246,29 +267,59 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
     else:
         keys = stage_keys(seeds, "transient")
         start = stack_trees([initial_state(member(net, b), keys[b]) for b in range(len(seeds))])
-    state = simulate(net, start, settings.transient_ms).state
+    inputs = [pipeline_inputs(net, labels, settings.transient_ms, [r.settings() for r in routines[:i]])
+              for i in range(len(routines))]
+    for routine, ins in zip(routines, inputs):  # before any compute: e.g. a corrupt or another run's checkpoint
+        routine.preflight(TuningState(net, start, seeds, ins), fc)
     eval_key = stage_keys(seed, "evaluation")
 
     def assess(model, sim_state):
         return evaluate(model, sim_state, fc, eval_key, settings.eval_ms, settings.eval_discard)
 
-    stages = [StageRecord("integration", net, assess(net, state))]
+    try:
+        state = simulate(net, start, settings.transient_ms).state
+        stages = [StageRecord("integration", net, assess(net, state))]
+    except SimulationDiverged as err:
+        raise stage_failed(err, [], StageRecord("integration", net, None), labels)
     log("  Simulation complete.")
 
     _banner(log, "STEP 3: Running algorithms...")
     log(f"  Algorithms to run (dependency order): {[r.name for r in routines]}")
     current, done = TuningState(net, state, seeds), {}
-    for routine in routines:
+    for routine, ins in zip(routines, inputs):
         log(f"\n>>> Running algorithm: {routine.name} (seed={routine.seed if seeds is None else list(seeds)})")
-        result = routine.run(current, fc, done, log)
+        try:
+            result = routine.run(dataclasses.replace(current, inputs=ins), fc, done, log)
+        except SimulationDiverged as err:
+            history = err.partial if isinstance(err.partial, dict) else None
+            raise stage_failed(err, stages, StageRecord(routine.name, None, None, history, routine.settings(),
+                                                        history_dim=getattr(routine, "history_dim", "iteration")),
+                               labels)
         done[routine.name] = result
         current = result.state
-        ev = assess(current.model, current.sim)
+        try:
+            ev = assess(current.model, current.sim)
+        except SimulationDiverged as err:  # the routine finished: its parameters and history are kept
+            raise stage_failed(err, stages, StageRecord(routine.name, current.model, None, result.history,
+                                                        result.settings, result.seconds, result.history_dim), labels)
         log(f"  evaluation ({settings.eval_ms / 1000:.0f} s, FC from BOLD[{settings.eval_discard}:]): "
             f"fc_corr={number(ev.fc_corr)}, fc_rmse={number(ev.fc_rmse)}")
         stages.append(StageRecord(routine.name, current.model, ev, result.history, result.settings, result.seconds,
                                   result.history_dim))
     return stages
+
+
+def stage_failed(err: SimulationDiverged, finished: list[StageRecord], failed: StageRecord,
+                 labels) -> SimulationDiverged:
+    """``err`` naming the failed stage, carrying the finished stages and the failed one's record."""
+    err.in_stage(failed.name, labels)
+    err.stages = list(finished) + [dataclasses.replace(failed, status="failed", error=str(err))]
+    return err
+
+
+def failed_attrs(attrs: dict, err: SimulationDiverged) -> dict:
+    """Root attrs of the results of a run that stopped at ``err``."""
+    return dict(attrs, status="failed", failed_stage=err.stage, error=str(err), error_type=type(err).__name__)
 
 
 def summarise(stages: list[StageRecord], settings: ExperimentSettings, source: str, order, log) -> None:

@@ -12,6 +12,7 @@ from .bold import BoldState, HRFBold, bold_init, hrf_bold
 from .coupling import DualCoupling, dual_coupling
 from .integrate import Integrator, IntegratorState, integrator, integrator_init
 from .model import NodeParams, node_params
+from .validation import InputError
 
 
 @jax.tree_util.register_dataclass
@@ -113,7 +114,15 @@ def network_from_connectome(con, *, normalise: str = "max", delays: bool = True,
         delays: conduction delays from tract lengths / speed (the reference
             workflow runs without: ``delays=False``).
         kwargs: as :func:`network_model` (dt, sigma_e, tr_ms, dtype, node parameters).
+
+    Raises:
+        InputError: ``delays=True`` on a connectome without tract lengths (a model silently
+            without the delays asked for would be a wrong answer).
     """
+    if delays and con.tract_lengths is None:
+        raise InputError(f"{con.name} has no tract lengths, so it has no conduction delays to give: pass tract "
+                         "lengths (Connectome(tract_lengths=...), a BIDS *_meas-tractLength_relmat.dense.tsv) "
+                         "or build the network with delays=False")
     delays_ms = con.delays_ms() if delays else None
     return network_model(con.normalised_weights(normalise), delays_ms=delays_ms, **kwargs)
 

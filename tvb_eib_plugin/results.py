@@ -52,15 +52,22 @@ VARIABLES: dict[str, tuple[str, str]] = {
 
 @dataclasses.dataclass
 class StageRecord:
-    """Everything the results keep about one stage."""
+    """Everything the results keep about one stage.
+
+    A stage that failed (``status="failed"``, ``error`` its message) keeps what
+    it had: its partial history, and its parameters if the routine finished but
+    its evaluation did not (``model`` / ``evaluation`` None otherwise).
+    """
 
     name: str
-    model: NetworkModel
-    evaluation: Evaluation
+    model: NetworkModel | None
+    evaluation: Evaluation | None
     history: dict[str, np.ndarray] | None = None
     settings: dict | None = None
     seconds: float | None = None
     history_dim: str = "iteration"
+    status: str = "done"
+    error: str | None = None
 
 
 def _annotate(ds: xr.Dataset) -> xr.Dataset:
@@ -158,23 +165,32 @@ def build_results(
         {"fc_target": _matrix(fc_target, labels), "weights": _matrix(weights, labels)},
         attrs={k: _attr_value(v) for k, v in attrs.items()}))}
     for st in stages:
-        params = _annotate(_params(st.model, labels))
+        params = _annotate(_params(st.model, labels)) if st.model is not None else xr.Dataset()
         params.attrs.update({"stage": st.name, "settings": _attr_value(st.settings or {})})
         if st.seconds is not None:
             params.attrs["wall_time_s"] = float(st.seconds)
+        if st.status != "done":
+            params.attrs.update(status=st.status, error=st.error or "")
         nodes[f"/{st.name}"] = params
         if st.history:
             nodes[f"/{st.name}/history"] = _history(st.history, labels, st.history_dim)
-        nodes[f"/{st.name}/evaluation"] = _evaluation(st.evaluation, st.model, labels)
+        if st.evaluation is not None:
+            nodes[f"/{st.name}/evaluation"] = _evaluation(st.evaluation, st.model, labels)
     return xr.DataTree.from_dict(nodes)
 
 
-def save_results(tree: xr.DataTree, path: str | os.PathLike) -> str:
-    """Write the tree to netCDF (one group per node)."""
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tree.to_netcdf(path)
-    return path
+def save_results(tree: xr.DataTree, path: str | os.PathLike, overwrite: bool = False) -> str:
+    """Write the tree to netCDF (one group per node); returns ``path``.
+
+    An existing file is refused (:class:`~tvb_eib_plugin.validation.InputError`)
+    unless ``overwrite=True``.  The file is written under a temporary name in
+    the same folder and renamed into place, so a stopped write leaves the old
+    file (or none), never a torn one.
+    """
+    from .outputs import check_output, write_atomic
+
+    path = check_output(path, "results", overwrite)
+    return write_atomic(path, tree.to_netcdf)
 
 
 def load_results(path: str | os.PathLike) -> xr.DataTree:

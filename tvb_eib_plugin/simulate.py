@@ -19,6 +19,7 @@ import numpy as np
 from .batch import batch_size, over_members
 from .bold import bold_update
 from .coupling import EffectiveCoupling, effective
+from .divergence import SimulationDiverged
 from .integrate import draw_noise, integrate
 from .network import NetworkModel, SimState
 
@@ -37,14 +38,6 @@ class TRRecord(NamedTuple):
     bold: jax.Array
     trace: jax.Array | None
     mean_rate: jax.Array | None = None
-
-
-class SimulationDiverged(RuntimeError):
-    """Raised when a run produces NaN or inf; ``partial`` holds what came before."""
-
-    def __init__(self, message: str, partial=None):
-        super().__init__(message)
-        self.partial = partial
 
 
 def tr_step(

@@ -87,6 +87,8 @@ def twin_subject(
         raise InputError(f"region_share must be within [0, 1], got {region_share}")
     if spread < 0 or sc_spread < 0:
         raise InputError(f"spread and sc_spread must be >= 0, got {spread}, {sc_spread}")
+    if discard < 0:
+        raise InputError(f"discard must be >= 0 (BOLD samples dropped before the twin's FC), got {discard}")
     settings = cohort_settings(experiment, variant, **overrides)
     rng = np.random.default_rng(seed)
     n = connectome.n_regions

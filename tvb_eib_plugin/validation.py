@@ -1,11 +1,16 @@
 """Checks on user input, run at the boundary before anything compiles.
 
 Each check returns the input as a float64 numpy array (so callers can chain)
-or raises :class:`InputError` naming the problem and the fix.
+or raises :class:`InputError` naming the problem and the fix.  Input that is
+legal but suspicious (an isolated region, a negative coupling, an FC whose
+diagonal is not 1 or 0) goes through with an :class:`InputWarning`.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -13,6 +18,25 @@ import numpy as np
 
 class InputError(ValueError):
     """Bad user input: the message says what is wrong and how to fix it."""
+
+
+class InputWarning(UserWarning):
+    """Legal but suspicious input: the run goes ahead and the message says what looks wrong.
+
+    Silence a case you have checked with ``warnings.filterwarnings("ignore", category=InputWarning)``.
+    """
+
+
+def warn_input(message: str) -> None:
+    """Issue an :class:`InputWarning` attributed to the first caller outside this package,
+    so that it points at the user's line (and Python shows it once per such line)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 2
+    # "<string>": the __init__ dataclasses generate, which runs Connectome's checks
+    while frame.f_back is not None and (frame.f_code.co_filename.startswith(package)
+                                        or frame.f_code.co_filename.startswith("<")):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, InputWarning, stacklevel=level)
 
 
 def check_square(a, name: str) -> np.ndarray:
@@ -60,9 +84,47 @@ def check_fc(a, name: str = "FC", n_regions: int | None = None, atol: float = 1e
     if np.abs(off).max() > 1.0 + atol:
         raise InputError(f"{name} has entries outside [-1, 1] (max |r| = {np.abs(off).max():.3g}); "
                          "pass Pearson correlations, not covariances")
+    _warn_fc_diagonal(np.diag(arr), name)
     arr = 0.5 * (arr + arr.T)
     np.fill_diagonal(arr, 0.0)
     return arr
+
+
+def _warn_fc_diagonal(diag: np.ndarray, name: str, atol: float = 1e-5) -> None:
+    # A correlation matrix has 1 on its diagonal (or 0 where it was cleared); anything else
+    # suggests a covariance, a Fisher-z matrix or a misread file.  The diagonal is unused.
+    odd = np.flatnonzero((np.abs(diag) > atol) & (np.abs(diag - 1.0) > atol))
+    if odd.size:
+        i = odd[0]
+        warn_input(f"{name}: {odd.size} diagonal entries are neither 1 nor 0 (first {diag[i]:g} at [{i}, {i}]); "
+                   "is it a Pearson correlation matrix? The diagonal is set to 0 and not used")
+
+
+def check_isolated(weights: np.ndarray, labels: Sequence[str], name: str = "weights") -> None:
+    """Warn about regions without any connection to or from another region (self-connections aside)."""
+    off = np.asarray(weights) != 0
+    np.fill_diagonal(off, False)
+    lonely = np.flatnonzero(~off.any(axis=0) & ~off.any(axis=1))
+    if lonely.size:
+        names = [str(labels[i]) for i in lonely]
+        warn_input(f"{name}: {lonely.size} isolated region(s) with no connection to or from any other region: "
+                   f"{names[:10]}{' ...' if lonely.size > 10 else ''}; they run as uncoupled nodes driven by noise "
+                   "alone, so their FC with the rest cannot be fitted. Check the parcellation (white-matter or "
+                   "corpus callosum labels?) or drop those regions")
+
+
+def check_coupling_sign(couplings: dict) -> None:
+    """One warning naming every coupling (name -> scalar or matrix: G, wLRE, wFFI) with negative entries."""
+    found = []
+    for name, value in couplings.items():
+        arr = np.asarray(value, dtype=np.float64)
+        if (arr < 0).any():
+            found.append(f"{name} = {float(arr):g}" if arr.size == 1 else
+                         f"{name} has {int((arr < 0).sum())} negative entries (min {arr.min():g})")
+    if found:
+        warn_input(f"negative coupling: {'; '.join(found)}. A negative coupling turns long-range excitation into "
+                   "inhibition and back; EIB tuning keeps wLRE and wFFI >= 0 and clips them at its first update. "
+                   "Use a coupling >= 0 unless you mean it")
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
@@ -92,3 +154,42 @@ def check_labels_agree(a: Sequence[str], b: Sequence[str], name_a: str, name_b: 
     raise InputError(
         f"region labels disagree between {name_a} and {name_b}: only in {name_a}: {only_a}, "
         f"only in {name_b}: {only_b}")
+
+
+def label_order(file_labels: Sequence[str], labels: Sequence[str], name_file: str, name_labels: str,
+                size: int) -> list[int] | None:
+    """Indices that put a (size, size) matrix whose rows and columns follow ``file_labels`` into
+    the order of ``labels``, or None when it is in that order already.  Other regions are refused."""
+    file_labels, labels = [str(x) for x in file_labels], [str(x) for x in labels]
+    if len(file_labels) != size:
+        raise InputError(f"{name_file} names {len(file_labels)} regions in its header but holds a "
+                         f"{size} x {size} matrix; fix the header or remove it")
+    if file_labels == labels:
+        return None
+    check_labels(file_labels, size, f"{name_file}: header labels")
+    if sorted(file_labels) != sorted(labels):
+        check_labels_agree(labels, file_labels, name_labels, name_file)  # raises, naming what differs
+    position = {x: i for i, x in enumerate(file_labels)}
+    return [position[x] for x in labels]
+
+
+def warn_reordered(names: Sequence[str], name_labels: str, file_labels: Sequence[str], labels: Sequence[str]) -> None:
+    """Say that the matrices of files ``names`` were reordered to ``name_labels``' order."""
+    i = next(k for k, (x, y) in enumerate(zip(file_labels, labels)) if x != y)
+    warn_input(f"{', '.join(names)} list{'s' if len(names) == 1 else ''} the regions of {name_labels} in another "
+               f"order (first difference: position {i} is {file_labels[i]!r} there, {labels[i]!r} in "
+               f"{name_labels}); rows and columns were reordered to match {name_labels}")
+
+
+def reorder_to_labels(matrix: np.ndarray, file_labels: Sequence[str], labels: Sequence[str], name_file: str,
+                      name_labels: str) -> np.ndarray:
+    """``matrix``, whose rows and columns follow ``file_labels``, in the order of ``labels``.
+
+    The same regions in another order are reordered (with an :class:`InputWarning`, so the
+    user knows the file's order was not the one used); other regions are refused.
+    """
+    order = label_order(file_labels, labels, name_file, name_labels, matrix.shape[0])
+    if order is None:
+        return matrix
+    warn_reordered([name_file], name_labels, [str(x) for x in file_labels], [str(x) for x in labels])
+    return matrix[np.ix_(order, order)]

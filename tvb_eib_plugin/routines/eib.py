@@ -28,12 +28,14 @@ from tvb.basic.neotraits.api import Attr
 
 from ..batch import over_members, stack_trees
 from ..coupling import effective
+from ..divergence import SimulationDiverged, tuning_check
 from ..metrics import fc_corr, fc_rmse, rowwise_rmse
 from ..network import NetworkModel, SimState
+from ..outputs import check_folder
 from ..simulate import tr_step
 from ..validation import InputError
 from ..window import FCWindow, window_fc, window_init, window_push, window_rebuild
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 from .fic import activity_fields, activity_records, check_target, fic_step, number, rule_trait
 from .loop import run_chunks, stack_records
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
@@ -136,7 +138,8 @@ class FICEIB(Routine):
                               doc="history keeps the mean of every this many iterations (divides log_every)")
     checkpoint = Attr(field_type=str, default=None, required=False, label="checkpoint file",
                       doc="write the tuning state here at the end of every stage and every checkpoint_every "
-                          "iterations, and resume from it if it exists")
+                          "iterations, and resume from it if it exists (only a run with the same settings and "
+                          "inputs: SC, delays, target FC, seeds, labels, the routines before)")
     checkpoint_every = BoundedInt(10000, 1, 10**8, label="checkpoint every",
                                   doc="iterations between checkpoints within a stage (rounded up to a chunk)")
 
@@ -158,11 +161,25 @@ class FICEIB(Routine):
                 f"fic runs {fic.n_iterations} iterations but fic_eib starts from a window of its last "
                 f"{first} BOLD samples: run fic for at least {first} iterations or set a smaller "
                 "fic_eib window")
+        if self.checkpoint:  # written during the run: a folder that cannot take it fails now, not hours in
+            check_folder(os.path.dirname(os.path.abspath(self.checkpoint)), f"{self.name} checkpoint")
 
     def settings(self) -> dict:
         out = super().settings()
         out["schedule"] = [dataclasses.asdict(s) for s in self.stages()]
         return out
+
+    def preflight(self, start: TuningState, target_fc) -> None:
+        ckpt = self._checkpoint(start, target_fc)
+        if ckpt and os.path.exists(ckpt[0]):  # a corrupt or foreign file is refused before any compute
+            check_checkpoint(ckpt[0], self.settings(), ckpt[1])
+
+    def _checkpoint(self, start: TuningState, target_fc) -> tuple[str, dict] | None:
+        """The checkpoint file (its real path) and the fingerprint of this run's inputs it is bound to."""
+        if not self.checkpoint:
+            return None
+        seeds = start.seeds if start.batched else self.seed
+        return checkpoint_path(self.checkpoint), fingerprint(start.model, target_fc, seeds, start.inputs)
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         self.check_plan({})
@@ -182,16 +199,17 @@ class FICEIB(Routine):
         log(f"Running {self.name} algorithm for {total} iterations in {len(stages)} stage(s)...")
 
         position, parts = {"stage": 0, "done": 0}, []
-        if self.checkpoint and os.path.exists(self.checkpoint):
-            carry, position, history = load_checkpoint(self.checkpoint, carry, self.settings())
+        ckpt = self._checkpoint(start, target_fc)
+        if ckpt and os.path.exists(ckpt[0]):
+            carry, position, history = load_checkpoint(ckpt[0], carry, self.settings(), ckpt[1])
             parts = [history] if history else []
-            log(f"  resuming from {self.checkpoint}: stage {position['stage'] + 1}, "
+            log(f"  resuming from {ckpt[0]}: stage {position['stage'] + 1}, "
                 f"{position['done']} iterations into it")
         seconds = 0.0
         for s_index in range(position["stage"], len(stages)):
             carry, history, sec = self._run_stage(carry, s_index, stages, target, mask, dtype,
                                                   position["done"] if s_index == position["stage"] else 0,
-                                                  parts, log, start.batched)
+                                                  parts, log, start.batched, ckpt)
             parts.append(history)
             seconds += sec
         model, sim, _ = carry
@@ -200,7 +218,7 @@ class FICEIB(Routine):
         return StageResult(self.name, TuningState(model, sim, start.seeds), stack_records(parts), self.settings(),
                            seconds)
 
-    def _run_stage(self, carry, s_index, stages, target, mask, dtype, first, parts, log, batched):
+    def _run_stage(self, carry, s_index, stages, target, mask, dtype, first, parts, log, batched, ckpt):
         stage = stages[s_index]
         offset = sum(s.iterations for s in stages[:s_index])
         hp = {"eta": jnp.asarray(stage.eta, dtype), "warmup": jnp.asarray(stage.warmup),
@@ -221,17 +239,20 @@ class FICEIB(Routine):
         def after(c, done, so_far):
             if done % every_ckpt == 0 or done == stage.iterations:
                 at_end = done == stage.iterations
-                self._save(c, s_index + at_end, 0 if at_end else done,
-                           stack_records(parts + [_shift(so_far(), offset, "iteration")]))
+                save_checkpoint(ckpt[0], c, {"stage": s_index + at_end, "done": 0 if at_end else done},
+                                stack_records(parts + [_shift(so_far(), offset, "iteration")]), self.settings(),
+                                ckpt[1])
 
-        carry, history, seconds = run_chunks(
-            lambda c, k0, n: chunk(*c, k0, hp, target, mask, n=n, rule=self.rule, tune=self.tune),
-            carry, stage.iterations, self.log_every, line, log, first=first, thin=self.record_every,
-            after_chunk=after if self.checkpoint else None)
+        try:
+            carry, history, seconds = run_chunks(
+                lambda c, k0, n: chunk(*c, k0, hp, target, mask, n=n, rule=self.rule, tune=self.tune),
+                carry, stage.iterations, self.log_every, line, log, first=first, thin=self.record_every,
+                after_chunk=after if ckpt else None, check=_divergence_check(carry[0]),
+                fix="lower eta_eib (or the schedule's eta) or check the starting parameters")
+        except SimulationDiverged as err:  # the routine's history so far: earlier stages, then this one's
+            err.partial = stack_records(parts + [_shift(err.partial or {}, offset, "iteration")])
+            raise
         return carry, _shift(history, offset, "iteration"), seconds
-
-    def _save(self, carry, stage: int, done: int, history: dict) -> None:
-        save_checkpoint(self.checkpoint, carry, {"stage": stage, "done": done}, history, self.settings())
 
     def _initial_window(self, start: TuningState, previous: dict, log, first: int, capacity: int) -> jax.Array:
         """The last BOLD samples (up to ``capacity``, at least ``first``) of the routine run before (FIC)."""
@@ -244,6 +265,14 @@ class FICEIB(Routine):
         raise ValueError(
             f"{self.name} needs {first} BOLD samples from a preceding {self.depends_on} run; "
             "run it after FIC with at least that many iterations, or lower `window`")
+
+
+def _divergence_check(model: NetworkModel):
+    """Pinned regions, or wLRE / wFFI run past 100x their size at the stage's start."""
+    weights = lambda m: {"wLRE": m.coupling.wLRE, "wFFI": m.coupling.wFFI}  # noqa: E731
+    return tuning_check(weights(model), lambda carry: weights(carry[0]),
+                        "lower eta_eib (or the schedule's eta), or check the target FC (one the model cannot "
+                        "reach pushes the weights without limit)")
 
 
 def _shift(history: dict, offset: int, key: str) -> dict:

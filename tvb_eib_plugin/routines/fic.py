@@ -22,6 +22,7 @@ from tvb.basic.neotraits.api import Attr
 
 from ..batch import over_members
 from ..coupling import effective
+from ..divergence import tuning_check
 from ..network import NetworkModel, SimState
 from ..simulate import tr_step
 from .loop import run_chunks
@@ -130,6 +131,7 @@ class FIC(Routine):
         (model, sim), history, seconds = run_chunks(
             lambda carry, first, n: chunk(*carry, eta, target, n=n, rule=self.rule),
             (start.model, sim), self.n_iterations, self.log_every,
-            lambda done, last: activity_line(done, self.n_iterations, last), log)
+            lambda done, last: activity_line(done, self.n_iterations, last), log, check=tuning_check(),
+            fix="lower eta or check the starting parameters")
         log(f"{self.name} complete!")
         return StageResult(self.name, TuningState(model, sim, start.seeds), history, self.settings(), seconds)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..divergence import ActivitySaturated, pinned
 from ..metrics import fc, fc_corr, fc_rmse
 from ..simulate import run_trs
 from .fic import check_target, fic_chunk, rule_trait
@@ -83,9 +84,18 @@ class GlobalCoupling(Routine):
         fcs = jax.vmap(fc, in_axes=1)(bold)
         corr = np.asarray(jax.vmap(lambda f: fc_corr(f, target_fc))(fcs))
         rmse = np.asarray(jax.vmap(lambda f: fc_rmse(f, target_fc))(fcs))
+        # a G whose activity pins a region at 0 or 1 scores that region's flat BOLD: no fit, never the best
+        high, low = pinned(np.asarray(scored["mean_S_e"])[self.discard:])
+        saturated = (high | low).any(axis=-1)
+        corr = np.where(saturated, np.nan, corr)
+        if np.all(np.isnan(corr)):
+            raise ActivitySaturated(
+                f"every G of the sweep [{self.g_min:g}, {self.g_max:g}] pins S_e at 0 or 1 in some region, or leaves "
+                "the FC undefined, while it is scored: sweep lower couplings (g_min, g_max)")
         best = int(np.nanargmax(corr))
-        for g, c, r in zip(G, corr, rmse):
-            log(f"  G={g:.3f}: fc_corr={c:.4f}, fc_rmse={r:.4f}{'   <- best' if g == G[best] else ''}")
+        for g, c, r, sat in zip(G, corr, rmse, saturated):
+            note = "   (saturated: excluded)" if sat else "   <- best" if g == G[best] else ""
+            log(f"  G={g:.3f}: fc_corr={c:.4f}, fc_rmse={r:.4f}{note}")
         pick = lambda tree: jax.tree_util.tree_map(lambda x: x[best], tree)
         history = {"G": G, "fc_corr": corr, "fc_rmse": rmse, "J_i": np.asarray(models.node.J_i),
                    "mean_S_e": np.asarray(scored["mean_S_e"]).mean(axis=0)}

@@ -36,6 +36,7 @@ from ..adjoint import heun_trajectory
 from ..batch import over_members
 from ..bold import HRFBold, bold_from_steps
 from ..coupling import effective
+from ..divergence import tuning_check
 from ..integrate import IntegratorState, draw_noise, integrate
 from ..validation import InputError
 from ..metrics import fc, fc_corr, fc_rmse
@@ -162,6 +163,7 @@ class GradientEIB(Routine):
     """Gradient fitting of J_i, wLRE, wFFI with optax through a whole simulation."""
 
     name = "gradient_eib"
+    history_dim = "step"  # its records are per optimizer step (a failed run's partial history too)
     summary = "gradient fitting of J_i, wLRE and wFFI with optax (starts from the previous stage)"
     learning_rate = BoundedFloat(0.033, 0.0, 10.0, label="learning rate", doc="optimizer learning rate")
     n_steps = BoundedInt(66, 1, 10**6, label="steps", doc="optimizer steps")
@@ -190,19 +192,30 @@ class GradientEIB(Routine):
         out["optimizer"] = "adamaxw" if self.optimizer is None else repr(self.optimizer)
         return out
 
+    def preflight(self, start: TuningState, target_fc) -> None:
+        self._check_model(start.model)
+        self.loss_settings(start.model)
+
+    def _check_model(self, model: NetworkModel) -> None:
+        if not isinstance(model.bold, HRFBold):
+            raise InputError(f"{self.name} differentiates the HRF-kernel BOLD; this model uses "
+                             f"{type(model.bold).__name__}: build it with bold='hrf'")
+
     def loss_settings(self, model: NetworkModel, checkpoint: bool = True) -> LossSettings:
-        n_tr = int(self.duration_ms // model.bold.period_ms)
+        tr = model.bold.period_ms
+        n_tr = int(self.duration_ms // tr)
         if n_tr - self.discard < 10:
-            raise ValueError(f"{n_tr} TRs leave too few BOLD samples after discarding {self.discard}")
+            raise InputError(
+                f"{self.name}: duration_ms={self.duration_ms:g} (CLI --gradient-ms) gives {n_tr} BOLD samples of "
+                f"{tr:g} ms, too few after discarding {self.discard} (10 needed): set duration_ms to at least "
+                f"{(self.discard + 10) * tr:g} or lower discard")
         return LossSettings(n_tr=n_tr, discard=self.discard, activity_steps=self.activity_steps,
                             activity_weight=self.activity_weight, target=self.target, checkpoint=checkpoint,
                             noise_samples=self.noise_samples)
 
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         model = start.model
-        if not isinstance(model.bold, HRFBold):
-            raise InputError(f"{self.name} differentiates the HRF-kernel BOLD; this model uses "
-                             f"{type(model.bold).__name__}: build it with bold='hrf'")
+        self._check_model(model)
         sim = self.stage_sim(start)
         opt = self.optimizer if self.optimizer is not None else optax.adamaxw(self.learning_rate)
         ls = self.loss_settings(model)
@@ -221,7 +234,10 @@ class GradientEIB(Routine):
         (p, _), history, seconds = run_chunks(
             lambda carry, first, n: chunk(*carry, model, sim, fc_t, ls, first, optimizer=opt, n=n,
                                           resample_noise=self.resample_noise),
-            (p, opt_state), self.n_steps, self.log_every, line, log)
+            (p, opt_state), self.n_steps, self.log_every, line, log,
+            check=tuning_check(vars(p), lambda carry: vars(carry[0]),
+                               "lower the learning rate (or pass a gentler optimizer)"),
+            fix="lower the learning rate (or pass a gentler optimizer)")
         log("  Optimization complete.")
         return StageResult(self.name, TuningState(with_params(model, p), start.sim, start.seeds), history,
                            self.settings(), seconds, history_dim="step")

@@ -13,9 +13,12 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from ..simulate import SimulationDiverged, chunk_sizes
+from ..divergence import SimulationDiverged, non_finite
+from ..simulate import chunk_sizes
 
 ChunkFn = Callable[[Any, int, int], tuple[Any, dict]]
+#: ``check(carry, records, span)``: the error for a chunk whose results are meaningless, or None
+CheckFn = Callable[[Any, dict, str], SimulationDiverged | None]
 
 
 def run_chunks(
@@ -29,13 +32,17 @@ def run_chunks(
     first: int = 0,
     thin: int = 1,
     after_chunk: Callable[[Any, int, dict], None] | None = None,
+    check: CheckFn | None = None,
+    fix: str = "lower the learning rates or check the starting parameters",
 ) -> tuple[Any, dict[str, np.ndarray], float]:
     """Run ``chunk(carry, first_iteration, size)`` until ``n_iterations`` are done.
 
     ``chunk`` returns the new carry and a dict of per-iteration arrays with a
     leading axis of length ``size``.  After each chunk ``log_line(done,
     last_records)`` may return a line to log.  Stops with
-    :class:`SimulationDiverged` (carrying the history so far) on NaN/inf.
+    :class:`SimulationDiverged` on what ``check`` finds (saturation, runaway
+    weights: the more specific cause first) or on NaN/inf (``fix`` says what to
+    change); its ``partial`` holds the history so far, the failing chunk included.
 
     Args:
         first: iterations already done (a resumed run); must be a chunk boundary.
@@ -60,15 +67,14 @@ def run_chunks(
     for size in sizes[list(bounds).index(first):]:
         carry, rec = chunk(carry, done, size)
         rec = jax.tree_util.tree_map(np.asarray, rec)
-        bad = [k for k, v in rec.items() if not np.all(np.isfinite(v))]
-        if bad:
-            raise SimulationDiverged(
-                f"NaN/inf in {bad} during iterations {done + 1}..{done + size}; "
-                "lower the learning rates or check the starting parameters",
-                partial=stack_records(parts))
+        span = f"iterations {done + 1}..{done + size}"
+        failure = (check(carry, rec, span) if check is not None else None) or non_finite(rec, span, fix)
         last = {k: v[-1] for k, v in rec.items()}
         if thin > 1:
             rec = _thinned(rec, thin, done)
+        if failure is not None:  # what the failing chunk recorded shows the cause: keep it
+            failure.partial = stack_records(parts + [rec])
+            raise failure
         parts.append(rec)
         done += size
         line = log_line(done, last)

@@ -60,11 +60,17 @@ class TuningState:
     A batch (see :mod:`~tvb_eib_plugin.batch`) carries a leading member axis on
     every array and ``seeds``, the noise seed of each member: member b's
     stages draw the noise a single run with ``seed=seeds[b]`` would.
+
+    ``inputs``: what the pipeline was built from beyond the model (region
+    labels, the transient, the routines before; set by the runner, see
+    :func:`~tvb_eib_plugin.routines.checkpoint.pipeline_inputs`); a routine's
+    checkpoints are bound to them.
     """
 
     model: NetworkModel
     sim: SimState
     seeds: tuple[int, ...] | None = None
+    inputs: dict | None = None
 
     @property
     def batched(self) -> bool:
@@ -107,6 +113,10 @@ class Routine(HasTraits):
     def check_plan(self, plan: dict[str, "Routine"]) -> None:
         """Refuse a plan (name -> configured routine, in run order) that cannot work,
         before anything runs; raise :class:`InputError` naming the fix."""
+
+    def preflight(self, start: TuningState, target_fc) -> None:
+        """Refuse, before any compute, what this routine can already tell is wrong with the run's inputs
+        (e.g. a checkpoint file that is corrupt or another run's); ``start`` is the pipeline's initial state."""
 
     seed = BoundedInt(0, 0, 2**31 - 1, doc="noise seed of this routine's simulation")
 
