@@ -19,14 +19,17 @@ EXIT_INPUT, EXIT_DIVERGED = 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
+    from tvb_eib_plugin import __version__
+
     p = argparse.ArgumentParser(prog="tvb-eib", description="FIC and EIB tuning of Wong-Wang brain network models")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment and write results.nc and a figure")
     _experiment_args(run)
     run.add_argument("--connectivity", help="data set name, BIDS relmat folder or TVB connectivity .zip "
                                             "(default: the experiment's, dk_average)")
     run.add_argument("--fc", help="target FC file (.npy/.csv/.tsv/.mat); default: the connectivity's own")
-    run.add_argument("--seed", type=int)
+    run.add_argument("--seed", type=int, help="noise seed of the transient, routines and evaluations (default 0)")
     run.add_argument("-o", "--output", default="results.nc", help="results file (netCDF)")
     run.add_argument("--figure", default="results.png", help="figure file (PNG); '' to skip")
     _overwrite_arg(run)
@@ -64,8 +67,9 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
                    help="EI_Tuning_FIC_EIB_Optimization (the reference workflow) or Schirner2023 (the paper's fit)")
     p.add_argument("--variant", help="a variant of the experiment (Schirner2023: EI, E or global)")
     p.add_argument("--routines", nargs="+", help="routines to run (dependencies are added)")
-    p.add_argument("--fic-iterations", type=int)
-    p.add_argument("--eib-iterations", type=int)
+    p.add_argument("--fic-iterations", type=int, help="FIC iterations, one TR each (reference: 200)")
+    p.add_argument("--eib-iterations", type=int, help="FIC+EIB iterations, one TR each, without --stages "
+                                                        "(reference: 2000)")
     p.add_argument("--eib-window", type=int, help="BOLD samples in the FIC+EIB FC window (default 150)")
     p.add_argument("--stages", type=int, help="EIB in this many annealing stages (rate halving from "
                                               "--stage-eta, window doubling from --eib-window or 150)")
@@ -75,13 +79,15 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="fic_eib checkpoint file: written during the run, resumed from if present")
     p.add_argument("--gradient-steps", type=int, help="optimizer steps of gradient_eib (default 66)")
     p.add_argument("--gradient-ms", type=float, help="simulated ms per gradient loss evaluation (default 300000)")
-    p.add_argument("--transient-ms", type=float)
-    p.add_argument("--eval-ms", type=float)
+    p.add_argument("--transient-ms", type=float, help="simulated before tuning, ms (reference: 300000)")
+    p.add_argument("--eval-ms", type=float, help="length of each stage's evaluation simulation, ms "
+                                                 "(reference: 300000)")
     p.add_argument("--delays", action=argparse.BooleanOptionalAction, default=None,
                    help="use conduction delays from tract lengths, or not (--no-delays); default: the experiment's "
                         "(EI_Tuning_FIC_EIB_Optimization: none, Schirner2023: delays)")
-    p.add_argument("--precision", choices=("float64", "float32"))
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--precision", choices=("float64", "float32"), help="floating point precision (default float32)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress log; the final table of each stage's "
+                                                              "fit is still printed")
 
 
 def _overrides(args) -> dict:
@@ -121,6 +127,10 @@ def _overrides(args) -> dict:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    import warnings
+
+    # TVB warns on import about an optional surface module the command never uses
+    warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
     import tvb_eib_plugin as eib
     from tvb_eib_plugin.experiment import EXPERIMENTS, run_experiment
     from tvb_eib_plugin.routines import registered_routines
@@ -144,6 +154,11 @@ def main(argv=None) -> int:
         return _input_error(err)
     except eib.SimulationDiverged as err:
         return _diverged(err, args)
+    if args.quiet:  # the log's closing table, which -q silenced with the progress
+        from tvb_eib_plugin.results import stage_summary
+
+        for name, corr, rmse in stage_summary(tree):
+            print(f"{name:14s} fc_corr={corr:.4f} fc_rmse={rmse:.4f}")
     print(f"results: {_save(tree, args)}")
     if args.figure:
         from tvb_eib_plugin.plot import results_figure
