@@ -4,18 +4,12 @@ JAX's automatic reverse of a ``lax.scan`` stores some twenty residual arrays
 per step and replays them one small kernel at a time; on a CPU with 84
 regions that overhead, not arithmetic, sets the cost.  Here the backward
 pass is one reverse scan that recomputes each step from the saved state and
-applies the transposed Jacobians of ``dfun`` directly (equations below), and
+applies the transposed Jacobians of ``dfun`` directly, and
 the gradient of the coupling matrices is one matrix product per call instead
 of an outer product per step.
 
-For f = (f_e, f_i) = dfun(e, i, c) and a cotangent (w_e, w_i) on f, with
-q_e = w_e (1 - e) gamma_e H'(x_e) a_e and q_i = w_i gamma_i H'(x_i) a_i::
-
-    de = w_e (-1/tau_e - gamma_e H(x_e)) + q_e w_p J_N + q_i J_N
-    di = -q_e J_i - w_i / tau_i - q_i
-    dc_lre = q_e J_N,  dc_ffi = q_i lamda J_N,  dJ_i = -q_e i
-
-and H'(x) = (1 - d H(x) exp(-d x)) / (1 - exp(-d x)).  Gradients flow to the
+The transposed Jacobian of ``dfun`` and the slope of the transfer function
+live next to the equations, in :mod:`model`.  Gradients flow to the
 initial state, J_i and the stacked coupling matrices; the other node
 parameters are constants here (use plain autodiff for those).
 """
@@ -27,41 +21,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from .model import NodeParams, dfun
-
-
-def _pool(x, d):
-    """H(x) and dH/dx from one exponential; the slope's Taylor form 1/2 + d x / 6
-    near 0, where the closed form cancels."""
-    x = jnp.where(x == 0, 1e-12, x)
-    dx = jnp.maximum(d * x, -60.0)
-    E = jnp.exp(-dx)
-    D = -jnp.expm1(-dx)
-    H = x / D
-    small = jnp.abs(dx) < 1e-3
-    slope = jnp.where(small, 0.5 + dx / 6.0, (1.0 - d * H * E) / jnp.where(small, 1.0, D))
-    return H, slope
-
-
-def _linearise(e, i, c_lre, c_ffi, p: NodeParams):
-    """dfun at (e, i) and what its transposed Jacobian needs: (f_e, f_i), (k_e, k_i, H_e)
-    with k_e = (1 - e) gamma_e H'(x_e) a_e and k_i = gamma_i H'(x_i) a_i."""
-    x_e = p.a_e * (p.w_p * p.J_N * e - p.J_i * i + p.W_e * p.I_o + p.J_N * c_lre + p.I_ext) - p.b_e
-    x_i = p.a_i * (p.J_N * e - i + p.W_i * p.I_o + p.lamda * p.J_N * c_ffi) - p.b_i
-    H_e, s_e = _pool(x_e, p.d_e)
-    H_i, s_i = _pool(x_i, p.d_i)
-    f_e = -e / p.tau_e + (1.0 - e) * H_e * p.gamma_e
-    f_i = -i / p.tau_i + H_i * p.gamma_i
-    return (f_e, f_i), ((1.0 - e) * p.gamma_e * s_e * p.a_e, p.gamma_i * s_i * p.a_i, H_e)
-
-
-def _dfun_vjp(i, lin, p: NodeParams, w_e, w_i):
-    """Transpose of dfun's Jacobian applied to (w_e, w_i): (de, di, dc_lre, dc_ffi, dJ_i)."""
-    k_e, k_i, H_e = lin
-    q_e, q_i = w_e * k_e, w_i * k_i
-    de = w_e * (-1.0 / p.tau_e - p.gamma_e * H_e) + q_e * p.w_p * p.J_N + q_i * p.J_N
-    di = -q_e * p.J_i - w_i / p.tau_i - q_i
-    return de, di, q_e * p.J_N, q_i * p.lamda * p.J_N, -q_e * i
+from .integrate import corrector, predictor, scheme_step
+from .model import NodeParams, dfun, dfun_linearised, dfun_vjp
 
 
 def _inside(x):
@@ -84,11 +45,7 @@ def _forward(p, stacked, dt, e0, i0, z_e, z_i):
         e, i = carry
         c = stacked @ e
         f_e, f_i = dfun(e, i, c[0], c[1], p)
-        pe = jnp.clip(e + dt * f_e + z[0], 0.0, 1.0)
-        pi = jnp.clip(i + dt * f_i + z[1], 0.0, 1.0)
-        g_e, g_i = dfun(pe, pi, c[0], c[1], p)
-        nxt = (jnp.clip(e + 0.5 * dt * (f_e + g_e) + z[0], 0.0, 1.0),
-               jnp.clip(i + 0.5 * dt * (f_i + g_i) + z[1], 0.0, 1.0))
+        nxt = scheme_step(lambda a, b: dfun(a, b, c[0], c[1], p), e, i, f_e, f_i, z[0], z[1], dt)
         return nxt, nxt
 
     _, traj = jax.lax.scan(body, (e0, i0), (z_e, z_i))
@@ -112,17 +69,17 @@ def _bwd(dt, res, ct):
         e, i, ze, zi, cte, cti = xs
         lam_e, lam_i = lam_e + cte, lam_i + cti  # cotangent of this step's output
         c = stacked @ e
-        (f_e, f_i), lin_f = _linearise(e, i, c[0], c[1], p)
-        pe_raw, pi_raw = e + dt * f_e + ze, i + dt * f_i + zi
+        (f_e, f_i), lin_f = dfun_linearised(e, i, c[0], c[1], p)
+        pe_raw, pi_raw = predictor(e, f_e, ze, dt), predictor(i, f_i, zi, dt)
         pe, pi = jnp.clip(pe_raw, 0.0, 1.0), jnp.clip(pi_raw, 0.0, 1.0)
-        (g_e, g_i), lin_g = _linearise(pe, pi, c[0], c[1], p)
-        u_e = lam_e * _inside(e + 0.5 * dt * (f_e + g_e) + ze)
-        u_i = lam_i * _inside(i + 0.5 * dt * (f_i + g_i) + zi)
+        (g_e, g_i), lin_g = dfun_linearised(pe, pi, c[0], c[1], p)
+        u_e = lam_e * _inside(corrector(e, f_e, g_e, ze, dt))
+        u_i = lam_i * _inside(corrector(i, f_i, g_i, zi, dt))
         # corrector: e' = e + dt/2 (f(e, i) + f(pe, pi)) + z
-        ge, gi, gcl, gcf, gJ = _dfun_vjp(pi, lin_g, p, 0.5 * dt * u_e, 0.5 * dt * u_i)
+        ge, gi, gcl, gcf, gJ = dfun_vjp(pi, lin_g, p, 0.5 * dt * u_e, 0.5 * dt * u_i)
         v_e, v_i = ge * _inside(pe_raw), gi * _inside(pi_raw)
         # predictor: pe = e + dt f(e, i) + z; f(e, i) also enters the corrector
-        fe, fi, fcl, fcf, fJ = _dfun_vjp(i, lin_f, p, 0.5 * dt * u_e + dt * v_e, 0.5 * dt * u_i + dt * v_i)
+        fe, fi, fcl, fcf, fJ = dfun_vjp(i, lin_f, p, 0.5 * dt * u_e + dt * v_e, 0.5 * dt * u_i + dt * v_i)
         ct_c = jnp.stack([gcl + fcl, gcf + fcf])
         new_e = u_e + v_e + fe + stacked_T @ ct_c.reshape(2 * n)
         new_i = u_i + v_i + fi

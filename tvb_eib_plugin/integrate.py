@@ -127,6 +127,32 @@ def _add(x, z):
     return x if z is None else x + z
 
 
+def predictor(S, f, z, dt: float):
+    """The Euler step (Heun's predictor) X + dt f(X) + z, before clamping; z may be None."""
+    return _add(S + dt * f, z)
+
+
+def corrector(S, f, g, z, dt: float):
+    """Heun's corrector X + dt/2 (f(X) + f(X~)) + z, before clamping; z may be None."""
+    half = 0.5 * dt
+    return _add(S + half * (f + g), z)
+
+
+def _clamp(x):
+    return jnp.clip(x, 0.0, 1.0)
+
+
+def scheme_step(deriv, S_e, S_i, f_e, f_i, z_e, z_i, dt: float, scheme: str = "heun"):
+    """One clamped Heun (or Euler) step from (S_e, S_i), whose derivatives (f_e, f_i) are
+    given; ``deriv(S_e, S_i)`` gives those at the predictor.  The one scheme that serves
+    :func:`integrator_step` and the hand-written adjoint's forward pass."""
+    pe, pi = _clamp(predictor(S_e, f_e, z_e, dt)), _clamp(predictor(S_i, f_i, z_i, dt))
+    if scheme == "euler":
+        return pe, pi
+    g_e, g_i = deriv(pe, pi)
+    return _clamp(corrector(S_e, f_e, g_e, z_e, dt)), _clamp(corrector(S_i, f_i, g_i, z_i, dt))
+
+
 def integrator_step(p: NodeParams, ec: EffectiveCoupling, h: Integrator, st: IntegratorState, z: tuple):
     """Advance one step of ``h.dt`` ms; ``z = (z_e, z_i)`` noise increments, (N,) or None.
 
@@ -137,15 +163,8 @@ def integrator_step(p: NodeParams, ec: EffectiveCoupling, h: Integrator, st: Int
     c_lre, c_ffi = afferent(ec, history, step)
     z_e, z_i = z
     f_e, f_i, r_e, r_i = dfun_and_rates(st.S_e, st.S_i, c_lre, c_ffi, p)
-    pe = jnp.clip(_add(st.S_e + h.dt * f_e, z_e), 0.0, 1.0)
-    pi = jnp.clip(_add(st.S_i + h.dt * f_i, z_i), 0.0, 1.0)
-    if h.scheme == "euler":
-        S_e, S_i = pe, pi
-    else:
-        g_e, g_i = dfun(pe, pi, c_lre, c_ffi, p)
-        half = 0.5 * h.dt
-        S_e = jnp.clip(_add(st.S_e + half * (f_e + g_e), z_e), 0.0, 1.0)
-        S_i = jnp.clip(_add(st.S_i + half * (f_i + g_i), z_i), 0.0, 1.0)
+    S_e, S_i = scheme_step(lambda e, i: dfun(e, i, c_lre, c_ffi, p), st.S_e, st.S_i, f_e, f_i, z_e, z_i,
+                           h.dt, h.scheme)
     if st.history is not None:
         history = history_write(st.history, S_e, step, ec.horizon)
     else:

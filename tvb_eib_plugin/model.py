@@ -115,7 +115,13 @@ def node_params(n_regions: int, dtype=jnp.float64, **overrides) -> NodeParams:
     return NodeParams(**values)
 
 
-def transfer(x: jax.Array, d: jax.Array) -> jax.Array:
+def _guard(x, d, xp):
+    """x moved off the removable singularity at 0, and ``d x`` floored at -60 (see :func:`transfer`)."""
+    x = xp.where(x == 0, 1e-12, x)
+    return x, xp.maximum(d * x, -60.0)
+
+
+def transfer(x: jax.Array, d: jax.Array, xp=jnp) -> jax.Array:
     """Population transfer function H(x) = x / (1 - exp(-d x)) in Hz.
 
     ``expm1`` keeps H accurate for small |x|, so only x exactly 0 (the
@@ -123,20 +129,46 @@ def transfer(x: jax.Array, d: jax.Array) -> jax.Array:
     H equals 1/d to 12 digits.  A Taylor branch near 0 would be cleaner on
     paper but costs half the simulation's time on CPU.  ``d x`` is floored at
     -60 because there H is below 1e-24 Hz and exp(-d x) would overflow float32.
+    ``xp``: the array namespace (``numpy`` inside TVB's simulator).
     """
-    x = jnp.where(x == 0, 1e-12, x)
-    return x / (-jnp.expm1(-jnp.maximum(d * x, -60.0)))
+    x, dx = _guard(x, d, xp)
+    return x / (-xp.expm1(-dx))
 
 
-def _inputs(S_e, S_i, c_lre, c_ffi, p: NodeParams) -> tuple[jax.Array, jax.Array]:
-    """Shifted, scaled input currents x_e, x_i (Hz) of both pools."""
+def transfer_and_slope(x: jax.Array, d: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """H(x) of :func:`transfer` (the same operations, so the same bits) and dH/dx.
+
+    H'(x) = (1 - d H(x) exp(-d x)) / (1 - exp(-d x)); the closed form cancels
+    near 0, where the Taylor form 1/2 + d x / 6 is used instead.
+    """
+    x, dx = _guard(x, d, jnp)
+    D = -jnp.expm1(-dx)
+    H = x / D
+    small = jnp.abs(dx) < 1e-3
+    slope = jnp.where(small, 0.5 + dx / 6.0, (1.0 - d * H * jnp.exp(-dx)) / jnp.where(small, 1.0, D))
+    return H, slope
+
+
+def input_currents(S_e, S_i, c_lre, c_ffi, p: NodeParams) -> tuple[jax.Array, jax.Array]:
+    """Shifted, scaled input currents x_e, x_i (Hz) of both pools.
+
+    Only the arrays' own operators: the same code runs on jax arrays and, in
+    the TVB export, on numpy arrays of shape (N, modes).
+    """
     x_e = p.a_e * (p.w_p * p.J_N * S_e - p.J_i * S_i + p.W_e * p.I_o + p.J_N * c_lre + p.I_ext) - p.b_e
     x_i = p.a_i * (p.J_N * S_e - S_i + p.W_i * p.I_o + p.lamda * p.J_N * c_ffi) - p.b_i
     return x_e, x_i
 
 
+def gating_derivatives(S_e, S_i, r_e, r_i, p: NodeParams) -> tuple[jax.Array, jax.Array]:
+    """dS_e/dt, dS_i/dt (1/ms) given the firing rates r_e, r_i (Hz); array-agnostic."""
+    dS_e = -S_e / p.tau_e + (1.0 - S_e) * r_e * p.gamma_e
+    dS_i = -S_i / p.tau_i + r_i * p.gamma_i
+    return dS_e, dS_i
+
+
 def dfun(
-    S_e: jax.Array, S_i: jax.Array, c_lre: jax.Array, c_ffi: jax.Array, p: NodeParams
+    S_e: jax.Array, S_i: jax.Array, c_lre: jax.Array, c_ffi: jax.Array, p: NodeParams, xp=jnp
 ) -> tuple[jax.Array, jax.Array]:
     """Time derivatives (per ms) of the gating variables.
 
@@ -145,25 +177,57 @@ def dfun(
         c_lre: long-range excitatory input sum_j W_ij wLRE_ij S_e_j, shape (N,).
         c_ffi: feedforward-inhibition input sum_j W_ij wFFI_ij S_e_j, shape (N,).
         p: node parameters.
+        xp: the array namespace (``numpy`` for the TVB export).
 
     Returns:
         (dS_e/dt, dS_i/dt), each shape (N,), in 1/ms.
     """
-    dS_e, dS_i, _, _ = dfun_and_rates(S_e, S_i, c_lre, c_ffi, p)
+    dS_e, dS_i, _, _ = dfun_and_rates(S_e, S_i, c_lre, c_ffi, p, xp)
     return dS_e, dS_i
 
 
-def dfun_and_rates(S_e, S_i, c_lre, c_ffi, p: NodeParams) -> tuple[jax.Array, ...]:
+def dfun_and_rates(S_e, S_i, c_lre, c_ffi, p: NodeParams, xp=jnp) -> tuple[jax.Array, ...]:
     """(dS_e/dt, dS_i/dt, r_e, r_i): :func:`dfun` and the firing rates (Hz) it uses."""
-    r_e, r_i = firing_rates(S_e, S_i, c_lre, c_ffi, p)
-    dS_e = -S_e / p.tau_e + (1.0 - S_e) * r_e * p.gamma_e
-    dS_i = -S_i / p.tau_i + r_i * p.gamma_i
+    r_e, r_i = firing_rates(S_e, S_i, c_lre, c_ffi, p, xp)
+    dS_e, dS_i = gating_derivatives(S_e, S_i, r_e, r_i, p)
     return dS_e, dS_i, r_e, r_i
 
 
 def firing_rates(
-    S_e: jax.Array, S_i: jax.Array, c_lre: jax.Array, c_ffi: jax.Array, p: NodeParams
+    S_e: jax.Array, S_i: jax.Array, c_lre: jax.Array, c_ffi: jax.Array, p: NodeParams, xp=jnp
 ) -> tuple[jax.Array, jax.Array]:
     """Excitatory and inhibitory firing rates H(x_e), H(x_i) in Hz, shape (N,) each."""
-    x_e, x_i = _inputs(S_e, S_i, c_lre, c_ffi, p)
-    return transfer(x_e, p.d_e), transfer(x_i, p.d_i)
+    x_e, x_i = input_currents(S_e, S_i, c_lre, c_ffi, p)
+    return transfer(x_e, p.d_e, xp), transfer(x_i, p.d_i, xp)
+
+
+# -- the transposed Jacobian of dfun, for the hand-written adjoint (adjoint.py) -------------------
+#
+# For f = (f_e, f_i) = dfun(e, i, c) and a cotangent (w_e, w_i) on f, with
+# q_e = w_e (1 - e) gamma_e H'(x_e) a_e and q_i = w_i gamma_i H'(x_i) a_i::
+#
+#     de = w_e (-1/tau_e - gamma_e H(x_e)) + q_e w_p J_N + q_i J_N
+#     di = -q_e J_i - w_i / tau_i - q_i
+#     dc_lre = q_e J_N,  dc_ffi = q_i lamda J_N,  dJ_i = -q_e i
+#
+# The partial derivatives of input_currents and gating_derivatives above, by hand.
+
+
+def dfun_linearised(e, i, c_lre, c_ffi, p: NodeParams):
+    """dfun at (e, i) and what its transposed Jacobian needs: (f_e, f_i), (k_e, k_i, H_e)
+    with k_e = (1 - e) gamma_e H'(x_e) a_e and k_i = gamma_i H'(x_i) a_i."""
+    x_e, x_i = input_currents(e, i, c_lre, c_ffi, p)
+    H_e, s_e = transfer_and_slope(x_e, p.d_e)
+    H_i, s_i = transfer_and_slope(x_i, p.d_i)
+    f_e, f_i = gating_derivatives(e, i, H_e, H_i, p)
+    return (f_e, f_i), ((1.0 - e) * p.gamma_e * s_e * p.a_e, p.gamma_i * s_i * p.a_i, H_e)
+
+
+def dfun_vjp(i, lin, p: NodeParams, w_e, w_i):
+    """Transpose of dfun's Jacobian at the point ``lin`` of :func:`dfun_linearised` (whose
+    S_i was ``i``) applied to (w_e, w_i): (de, di, dc_lre, dc_ffi, dJ_i)."""
+    k_e, k_i, H_e = lin
+    q_e, q_i = w_e * k_e, w_i * k_i
+    de = w_e * (-1.0 / p.tau_e - p.gamma_e * H_e) + q_e * p.w_p * p.J_N + q_i * p.J_N
+    di = -q_e * p.J_i - w_i / p.tau_i - q_i
+    return de, di, q_e * p.J_N, q_i * p.lamda * p.J_N, -q_e * i

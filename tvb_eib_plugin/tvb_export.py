@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 from .adapters import connectivity_of, tvb_history_rows
-from .model import PARAMETERS
+from .model import PARAMETERS, NodeParams, dfun
 from .network import NetworkModel, SimState
 from .validation import InputError, check_square
 
@@ -63,15 +63,9 @@ def _tvb_classes():
             S_e, S_i = x[0], x[1]
             c_lre = self.G[:, None] * (c[0] + local_coupling * S_e)
             c_ffi = self.G[:, None] * (c[1] + local_coupling * S_e)
-            p = {k: np.asarray(getattr(self, k)).reshape(-1, 1) for k in PARAMETERS}
-            x_e = p["a_e"] * (p["w_p"] * p["J_N"] * S_e - p["J_i"] * S_i + p["W_e"] * p["I_o"]
-                              + p["J_N"] * c_lre + p["I_ext"]) - p["b_e"]
-            x_i = p["a_i"] * (p["J_N"] * S_e - S_i + p["W_i"] * p["I_o"] + p["lamda"] * p["J_N"] * c_ffi) - p["b_i"]
-            h_e = x_e / (1 - np.exp(-p["d_e"] * x_e))
-            h_i = x_i / (1 - np.exp(-p["d_i"] * x_i))
-            dS_e = -S_e / p["tau_e"] + (1 - S_e) * h_e * p["gamma_e"]
-            dS_i = -S_i / p["tau_i"] + h_i * p["gamma_i"]
-            return np.stack([dS_e, dS_i])
+            # the plugin's own equations, on numpy arrays of shape (N, modes)
+            p = NodeParams(**{k: np.asarray(getattr(self, k)).reshape(-1, 1) for k in PARAMETERS})
+            return np.stack(dfun(S_e, S_i, c_lre, c_ffi, p, xp=np))
 
     return EIBLinear, ReducedWongWangExcInhEIB
 
