@@ -68,7 +68,8 @@ def test_figure_is_drawn(reference, tmp_path):
     fig = results_figure(reference[0], tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 50_000
     titles = [ax.get_title() for ax in fig.axes]
-    assert "FIC: Before Tuning" in titles and any(t.startswith("FIC+EIB FC (r=") for t in titles)
+    assert any(t.startswith("FIC: Before Tuning\n") for t in titles)  # its second line: the time window
+    assert any(t.startswith("FIC+EIB FC (r=") for t in titles)
 
 
 def test_a_gradient_stage_after_fic_eib_lands_in_results_and_figure(tmp_path):
