@@ -212,11 +212,14 @@ def _concat(parts: list[xr.Dataset], dim) -> xr.Dataset:
 
 
 def _label(tree: xr.DataTree) -> xr.DataTree:
+    """CF attributes on the member coordinates (labels: a long_name, no units; see results.VARIABLES)."""
+    from .results import VARIABLES
+
     for node in tree.subtree:
-        for name, description in (("subject", "subject (its connectome's name)"),
-                                  ("seed", "noise seed of the member's transient, tuning and evaluations")):
+        for name in ("subject", "seed"):
             if name in node.dataset.coords and not node[name].attrs:
-                node[name].attrs.update(units="", description=description)
+                _, long_name, description = VARIABLES[name]
+                node[name].attrs.update(long_name=long_name, description=description)
     return tree
 
 

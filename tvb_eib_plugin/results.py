@@ -10,7 +10,22 @@ Layout::
 
 Stages: ``integration`` (the parameters before tuning), then each routine
 (``fic``, ``fic_eib``, ...).  Matrices are (region, region_j): row i receives
-from column j.  Every variable has ``units`` and ``description`` attrs.
+from column j.
+
+Attribute convention (CF, so that plain xarray labels plots with no extra code,
+e.g. ``tree["fic_eib"].wLRE.plot()`` reads "long-range excitation scaling [1]"
+against "receiving region" and "sending region"):
+
+- every variable and coordinate has ``long_name`` (a short axis label) and
+  ``description`` (the longer meaning: how it was computed, sign conventions);
+- every quantity has ``units``: a physical unit (``nA``, ``Hz``, ``ms``: all
+  times are in ms) or ``"1"`` for a dimensionless one (CF's spelling);
+- labels and indices (``region``, ``region_j``, ``iteration``, ``step``, the
+  schedule ``stage``; a cohort's ``subject`` and ``seed``) are not quantities
+  and carry no ``units`` attribute at all;
+- integer records stay integers (``history.stage``); every measured value is float64.
+
+:data:`VARIABLES` holds these attributes for every name the results may hold.
 """
 
 from __future__ import annotations
@@ -25,28 +40,44 @@ import xarray as xr
 from .evaluation import Evaluation
 from .network import NetworkModel
 
-#: units and description of every variable the results may hold
-VARIABLES: dict[str, tuple[str, str]] = {
-    "fc_target": ("1", "empirical FC (Pearson r of BOLD), zero diagonal"),
-    "weights": ("1", "normalised SC weights used in the simulation, row i receives from column j"),
-    "J_i": ("nA", "local inhibitory coupling per region"),
-    "wLRE": ("1", "long-range excitation scaling of SC edge j -> i"),
-    "wFFI": ("1", "feedforward inhibition scaling of SC edge j -> i"),
-    "fc": ("1", "simulated FC from the evaluation BOLD (first samples discarded), zero diagonal"),
-    "fc_corr": ("1", "Pearson correlation of simulated and target FC, upper triangle"),
-    "fc_corr_all": ("1", "Pearson correlation of simulated and target FC, all entries (reference convention)"),
-    "fc_rmse": ("1", "root mean square difference of simulated and target FC"),
-    "fc_mean": ("1", "mean off-diagonal FC of the in-loop window"),
-    "bold": ("1", "BOLD signal (fractional change; the model's observation: HRF kernel or Balloon-Windkessel)"),
-    "rate_e": ("Hz", "excitatory firing rate H(x_e) averaged over the TR"),
-    "rate_i": ("Hz", "inhibitory firing rate H(x_i) averaged over the TR"),
-    "eta_eib": ("1", "EIB learning rate in effect at the iteration"),
-    "stage": ("1", "EIB schedule stage (0-based) of the iteration"),
-    "S_e_trace": ("1", "excitatory gating S_e at every integration step"),
-    "mean_S_e": ("1", "excitatory gating S_e averaged over time"),
-    "mean_S_i": ("1", "inhibitory gating S_i averaged over time"),
-    "loss": ("1", "gradient-fitting loss: FC RMSE + activity_weight * activity"),
-    "activity": ("1", "mean over regions of (mean S_e over the last steps - target)^2"),
+#: (units, long_name, description) of every variable and coordinate the results may hold;
+#: units None: a label or an index, which has no unit (and gets no ``units`` attribute)
+VARIABLES: dict[str, tuple[str | None, str, str]] = {
+    "fc_target": ("1", "target FC", "empirical FC (Pearson r of BOLD), zero diagonal"),
+    "weights": ("1", "normalised SC weight",
+                "normalised SC weights used in the simulation, row i receives from column j"),
+    "J_i": ("nA", "local inhibitory coupling J_i", "local inhibitory coupling per region"),
+    "wLRE": ("1", "long-range excitation scaling", "long-range excitation scaling of SC edge j -> i"),
+    "wFFI": ("1", "feedforward inhibition scaling", "feedforward inhibition scaling of SC edge j -> i"),
+    "fc": ("1", "simulated FC", "simulated FC from the evaluation BOLD (first samples discarded), zero diagonal"),
+    "fc_corr": ("1", "FC correlation (simulated vs target)",
+                "Pearson correlation of simulated and target FC, upper triangle"),
+    "fc_corr_all": ("1", "FC correlation, all entries",
+                    "Pearson correlation of simulated and target FC, all entries (reference convention)"),
+    "fc_rmse": ("1", "FC RMSE (simulated vs target)", "root mean square difference of simulated and target FC"),
+    "fc_mean": ("1", "mean simulated FC", "mean off-diagonal FC of the in-loop window"),
+    "bold": ("1", "BOLD signal",
+             "BOLD signal (fractional change; the model's observation: HRF kernel or Balloon-Windkessel)"),
+    "rate_e": ("Hz", "excitatory firing rate", "excitatory firing rate H(x_e) averaged over the TR"),
+    "rate_i": ("Hz", "inhibitory firing rate", "inhibitory firing rate H(x_i) averaged over the TR"),
+    "eta_eib": ("1", "EIB learning rate", "EIB learning rate in effect at the iteration"),
+    "stage": (None, "EIB schedule stage (0-based)", "EIB schedule stage (0-based) of the iteration"),
+    "S_e_trace": ("1", "excitatory gating S_e", "excitatory gating S_e at every integration step"),
+    "mean_S_e": ("1", "mean excitatory gating S_e", "excitatory gating S_e averaged over time"),
+    "mean_S_i": ("1", "mean inhibitory gating S_i", "inhibitory gating S_i averaged over time"),
+    "loss": ("1", "gradient-fitting loss", "gradient-fitting loss: FC RMSE + activity_weight * activity"),
+    "activity": ("1", "activity penalty", "mean over regions of (mean S_e over the last steps - target)^2"),
+    # coordinates
+    "time": ("ms", "time", "time since the start of the evaluation simulation"),
+    "bold_time": ("ms", "BOLD sample time", "time of the BOLD sample since the start of the evaluation simulation"),
+    "iteration": (None, "tuning iteration", "tuning iteration (one TR of simulation each)"),
+    "step": (None, "optimizer step", "optimizer step (the loss is recorded before the step's update)"),
+    "G": ("1", "global coupling G", "global coupling of a sweep (uniform wLRE; wFFI = feedforward * G)"),
+    "region": (None, "receiving region", "receiving region (row)"),
+    "region_j": (None, "sending region", "sending region (column)"),
+    # cohort coordinates (cohort.py stacks single-run trees along them)
+    "subject": (None, "subject", "subject (its connectome's name)"),
+    "seed": (None, "noise seed", "noise seed of the member's transient, tuning and evaluations"),
 }
 
 
@@ -71,21 +102,13 @@ class StageRecord:
 
 
 def _annotate(ds: xr.Dataset) -> xr.Dataset:
-    for name, var in ds.data_vars.items():
-        units, description = VARIABLES.get(name, ("1", name))
-        var.attrs.setdefault("units", units)
-        var.attrs.setdefault("description", description)
-    for name, units, description in [
-        ("time", "ms", "time since the start of the evaluation simulation"),
-        ("bold_time", "ms", "time of the BOLD sample since the start of the evaluation simulation"),
-        ("iteration", "1", "tuning iteration (one TR of simulation each)"),
-        ("step", "1", "optimizer step (the loss is recorded before the step's update)"),
-        ("G", "1", "global coupling of a sweep (uniform wLRE; wFFI = feedforward * G)"),
-        ("region", "", "receiving region (row)"),
-        ("region_j", "", "sending region (column)"),
-    ]:
-        if name in ds.coords:
-            ds[name].attrs.update(units=units, description=description)
+    """CF attributes from :data:`VARIABLES` on every variable and coordinate (see the module docstring)."""
+    for name, var in ds.variables.items():
+        units, long_name, description = VARIABLES.get(name, (None, name, name))
+        var.attrs.pop("units", None)  # a label keeps none, not an empty one
+        if units is not None:
+            var.attrs["units"] = units
+        var.attrs.update(long_name=long_name, description=description)
     return ds
 
 
@@ -134,14 +157,16 @@ def _history(history: dict[str, np.ndarray], labels, dim: str) -> xr.Dataset:
     n = len(next(iter(history.values())))
     data = {}
     for k, v in history.items():
-        v = np.asarray(v, dtype=np.float64)
+        v = np.asarray(v)  # integer records (the schedule stage) are labels: they stay integers
+        v = v if np.issubdtype(v.dtype, np.integer) else np.asarray(v, dtype=np.float64)
         data[k] = ((dim, "region") if v.ndim == 2 else (dim,), v)
     # optimizer steps count from 0 as the reference log does; tuning iterations from 1
     start = 0 if dim == "step" else 1
     coord = np.arange(start, n + start) if index is None else np.asarray(index)
     ds = xr.Dataset(data, coords={dim: coord, "region": labels})
     if index is not None and dim == "iteration":
-        ds.attrs["thinned"] = "each record is the mean over the iterations since the previous one"
+        ds.attrs["thinned"] = ("each record is the mean over the iterations since the previous one "
+                               "(integer records: the value at its iteration)")
     return _annotate(ds)
 
 

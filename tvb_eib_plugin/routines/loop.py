@@ -47,7 +47,8 @@ def run_chunks(
     Args:
         first: iterations already done (a resumed run); must be a chunk boundary.
         thin: keep the mean of every ``thin`` iterations (``every`` must be a
-            multiple), with its last iteration (1-based) under ``"iteration"``;
+            multiple; integer records such as ``stage`` keep the block's last
+            value), with its last iteration (1-based) under ``"iteration"``;
             1 keeps every iteration as it is.
         after_chunk: called as ``after_chunk(carry, done, history)`` after each
             chunk (e.g. to write a checkpoint); ``history()`` stacks the records
@@ -89,9 +90,20 @@ def _thinned(rec: dict, thin: int, done: int) -> dict:
     size = len(next(iter(rec.values())))
     blocks = -(-size // thin)
     edges = np.minimum(np.arange(blocks + 1) * thin, size)
-    out = {k: np.stack([v[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])]) for k, v in rec.items()}
+    out = {k: _block_values(v, edges) for k, v in rec.items()}
     out["iteration"] = done + edges[1:]
     return out
+
+
+def _block_values(v: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """One value per block: the mean of a measured record, the last value of an integer one.
+
+    An integer record is a label (the schedule stage): a mean of labels would
+    be a fraction no iteration had, so the block keeps the label it ends with.
+    """
+    if np.issubdtype(v.dtype, np.integer):
+        return v[edges[1:] - 1]
+    return np.stack([v[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
 
 
 def stack_records(parts: list[dict]) -> dict[str, np.ndarray]:
