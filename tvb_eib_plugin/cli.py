@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     cohort.add_argument("-o", "--output", default="cohort.nc", help="results file (netCDF)")
     _overwrite_arg(cohort)
     sub.add_parser("list", help="list experiments, routines and data sets")
+    show = sub.add_parser("show", help="print a results file's stages, their fit, settings and provenance")
+    show.add_argument("results", help="a results file written by `tvb-eib run` (netCDF)")
+    show.add_argument("--figure", help="also redraw its results figure into this PNG")
+    show.add_argument("--overwrite", action="store_true", help="replace an existing --figure file")
     return p
 
 
@@ -146,6 +150,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "cohort":
         return _cohort(args)
+    if args.command == "show":
+        return _show(args)
     try:
         _check_outputs(args)
         tree = run_experiment(args.experiment, variant=args.variant, connectome=args.connectivity, fc_target=args.fc,
@@ -164,6 +170,45 @@ def main(argv=None) -> int:
         from tvb_eib_plugin.plot import results_figure
 
         results_figure(tree, args.figure)
+        print(f"figure: {args.figure}")
+    return 0
+
+
+def _show(args) -> int:
+    """A saved results file in words: provenance, each stage's fit and settings; optionally its figure."""
+    import json
+
+    import tvb_eib_plugin as eib
+
+    try:
+        if args.figure:
+            from tvb_eib_plugin.outputs import check_output
+
+            check_output(args.figure, "--figure", args.overwrite, "--overwrite")
+        tree = eib.load_results(args.results) if os.path.exists(args.results) else None
+        if tree is None:
+            raise eib.InputError(f"no such results file: {args.results}")
+    except eib.InputError as err:
+        return _input_error(err)
+    except (OSError, ValueError) as err:  # not netCDF, or not ours
+        return _input_error(eib.InputError(f"{args.results} is not a results file: {err}"))
+    attrs = tree.attrs
+    for key in ("experiment", "data_source", "status", "failed_stage", "error", "created", "wall_time_s",
+                "tvb_eib_plugin_version", "jax_version"):
+        if key in attrs:
+            print(f"{key}: {attrs[key]}")
+    print(f"{'stage':14s}{'fc_corr':>9s} {'fc_rmse':>9s}  settings")
+    for name, node in tree.children.items():
+        ev = node.children.get("evaluation")
+        corr, rmse = ((f"{float(ev['fc_corr']):.4f}", f"{float(ev['fc_rmse']):.4f}")
+                      if ev is not None and ev["fc_corr"].ndim == 0 else ("-", "-"))
+        status = f"  [{node.attrs['status']}]" if "status" in node.attrs else ""
+        print(f"{name:14s}{corr:>9s} {rmse:>9s}  {node.attrs.get('settings', '')}{status}")
+    if "settings" in attrs:
+        print("experiment settings:", json.dumps(json.loads(attrs["settings"]), sort_keys=True)
+              if isinstance(attrs["settings"], str) and attrs["settings"].startswith("{") else attrs["settings"])
+    if args.figure:
+        eib.results_figure(tree, args.figure)
         print(f"figure: {args.figure}")
     return 0
 
