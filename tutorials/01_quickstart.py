@@ -4,7 +4,7 @@ What it teaches:
   * turning a TVB Connectivity, ReducedWongWangExcInh model, coupling, integrator and Bold monitor
     (or one configured TVB Simulator) into the plugin's network, with conduction delays;
   * tuning it to a target FC with FIC (local inhibition J_i) and FIC+EIB (the coupling matrices
-    wLRE and wFFI) through ``run_experiment``;
+    wLRE and wFFI) through ``eib.run_experiment``;
   * taking the tuned model back into TVB as a ``Simulator`` and running it there.
 
 tvb-data's connectivity_76 comes without an empirical FC, so the target here is synthetic, and
@@ -28,10 +28,8 @@ warnings.filterwarnings("ignore", message="Geodesic distance module is unavailab
 from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
 from tvb.simulator import coupling, integrators, models, monitors, noise, simulator  # noqa: E402
-from tvb_eib_plugin.experiment import run_experiment  # noqa: E402
-from tvb_eib_plugin.plot import results_figure  # noqa: E402
-from tvb_eib_plugin.routines import FIC, TuningState  # noqa: E402
-from tvb_eib_plugin.tvb_export import tvb_simulator  # noqa: E402
+# Internal, not public API: TuningState is used only to show the mechanics of running one routine by hand.
+from tvb_eib_plugin.routines import TuningState  # noqa: E402
 
 # TVB's harmless warnings: tvb-data's zips lack optional files ('hemispheres'), and TVB's Simulator
 # offers a random state even to a noise-free integrator.
@@ -53,7 +51,7 @@ def main():
     # ------------------------------------------------------------------------------------------
     print("1. Your TVB objects")
     # ------------------------------------------------------------------------------------------
-    conn = eib.tvb_connectivity("connectivity_76")  # tvb-data's connectivity_76.zip, configured
+    conn = eib.tvb.connectivity("connectivity_76")  # tvb-data's connectivity_76.zip, configured
     model = models.ReducedWongWangExcInh(G=np.array([1.0]), lamda=np.array([1.0]))
     tvb_coupling = coupling.Linear(a=np.array([1.0]))
     integrator = integrators.HeunStochastic(dt=4.0, noise=noise.Additive(nsig=np.array([5e-5, 0.0])))
@@ -70,11 +68,11 @@ def main():
 
     # The same objects, two ways in. `normalise` is required: "max" divides the weights by their
     # maximum (the reference workflow), "none" keeps TVB's weights as they are.
-    net = eib.network_from_simulator(sim, normalise="max")
-    net_b = eib.network_from_tvb(conn, model, normalise="max", coupling=tvb_coupling, integrator=integrator,
-                                 monitor=bold, delays=True)
+    net = eib.tvb.from_simulator(sim, normalise="max")
+    net_b = eib.tvb.from_connectivity(conn, model, normalise="max", coupling=tvb_coupling, integrator=integrator,
+                                      monitor=bold, delays=True)
     same = np.array_equal(np.asarray(net.coupling.weights), np.asarray(net_b.coupling.weights))
-    print(f"   network_from_simulator(sim) and network_from_tvb(conn, model, ...) agree: {same}")
+    print(f"   eib.tvb.from_simulator(sim) and eib.tvb.from_connectivity(conn, model, ...) agree: {same}")
     print(f"   delays: up to {net.coupling.horizon - 1} steps of {net.dt} ms "
           f"(tract length / conduction speed, as TVB computes them)")
 
@@ -92,7 +90,7 @@ def main():
     a = (a + a.T) * edges
     twin = net.with_tuned(wLRE=np.exp(a), wFFI=np.exp(-a))
     warm = eib.simulate(twin, eib.initial_state(twin, seed=101), cfg["transient_ms"]).state
-    balanced = FIC(n_iterations=cfg["fic"], seed=101).run(TuningState(twin, warm), None, {}, lambda _: None)
+    balanced = eib.FIC(n_iterations=cfg["fic"], seed=101).run(TuningState(twin, warm), None, {}, lambda _: None)
     twin = balanced.state.model
     twin_run = eib.simulate(twin, balanced.state.sim, cfg["twin_ms"])
     fc_target = np.asarray(eib.fc(twin_run.bold[20:]))
@@ -107,7 +105,7 @@ def main():
     # ------------------------------------------------------------------------------------------
     # `network=` takes the network built from your TVB objects as it is (float64, delays on);
     # the tuning starts from its wLRE = wFFI = G = 1 and J_i = 1, knowing nothing of the twin.
-    tree = run_experiment(
+    tree = eib.run_experiment(
         network=net, fc_target=fc_target, labels=labels, routines=("fic", "fic_eib"),
         transient_ms=cfg["transient_ms"], eval_ms=cfg["eval_ms"], seed=0,
         routine_settings={"fic": {"n_iterations": cfg["fic"]},
@@ -138,9 +136,9 @@ def main():
     print("\n5. Back to TVB: the tuned model as TVB's own Simulator")
     # ------------------------------------------------------------------------------------------
     tuned_net = net.with_tuned(J_i=tuned.J_i.values, wLRE=tuned.wLRE.values, wFFI=tuned.wFFI.values)
-    tvb_sim = tvb_simulator(tuned_net, labels, tract_lengths=conn.tract_lengths, speed=3.0,
-                            monitors=(monitors.TemporalAverage(period=20.0), monitors.Bold(period=720.0)),
-                            simulation_length=cfg["tvb_ms"])
+    tvb_sim = eib.tvb.to_simulator(tuned_net, labels, tract_lengths=conn.tract_lengths, speed=3.0,
+                                   monitors=(monitors.TemporalAverage(period=20.0), monitors.Bold(period=720.0)),
+                                   simulation_length=cfg["tvb_ms"])
     print(f"   {type(tvb_sim.model).__name__} with {type(tvb_sim.coupling).__name__} coupling "
           "(TVB subclasses carrying J_i per region and the two coupling matrices)")
     t0 = time.perf_counter()
@@ -153,8 +151,8 @@ def main():
     # Is it the same model? Without noise both simulators are deterministic, so they can be compared
     # step by step: TVB's Raw monitor against the plugin's trajectory from the same initial history.
     check_ms = 2000.0
-    det_sim = tvb_simulator(tuned_net, labels, tract_lengths=conn.tract_lengths, speed=3.0, deterministic=True,
-                            monitors=(monitors.Raw(),), simulation_length=check_ms)
+    det_sim = eib.tvb.to_simulator(tuned_net, labels, tract_lengths=conn.tract_lengths, speed=3.0,
+                                   deterministic=True, monitors=(monitors.Raw(),), simulation_length=check_ms)
     (t_raw, y_raw), = det_sim.run()
     det_net = tuned_net.replace(integrator=eib.heun(tuned_net.dt, 0.0))  # the same network, noise off
     _, ours = eib.trajectory(det_net, eib.initial_state(det_net, seed=0), len(t_raw))
@@ -208,8 +206,8 @@ def main():
     plt.close(fig)
     print(f"   {path}")
     path = os.path.join(args.out, "01_results_figure.png")
-    plt.close(results_figure(tree, path))
-    print(f"   {path}  (the reference 3 x 4 layout; its gradient row stays empty: not run here)")
+    plt.close(eib.results_figure(tree, path))
+    print(f"   {path}  (one row for FIC and one for FIC+EIB: the gradient stage did not run here)")
     print(f"\nDone in {time.perf_counter() - started:.0f} s.")
 
 

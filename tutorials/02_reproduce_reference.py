@@ -4,8 +4,9 @@ What it teaches:
   * running the named experiment ``EI_Tuning_FIC_EIB_Optimization`` (5-minute transient, FIC 200
     iterations, FIC+EIB 2000, gradient fitting 66 adamaxw steps, a 5-minute evaluation of each
     stage), which prints the reference workflow's log;
-  * saving the labelled results (netCDF) and drawing the reference 3 x 4 figure;
-  * putting our numbers beside the published ones (``PUBLISHED``) and beside the reference log.
+  * saving the labelled results (netCDF) and drawing the results figure;
+  * putting our numbers beside the published ones (``eib.EXPERIMENTS[NAME].published``) and beside the
+    reference log.
 
 The full run takes about 6-7 minutes on 2 CPU cores (the gradient stage is nearly all of it);
 ``--quick`` shortens every stage (the numbers then say nothing about the fit).
@@ -25,9 +26,7 @@ import numpy as np
 warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
 
 from tutorial_args import parse_tutorial_args  # noqa: E402
-from tvb_eib_plugin.experiment import EXPERIMENTS, PUBLISHED, run_experiment  # noqa: E402
-from tvb_eib_plugin.plot import results_figure  # noqa: E402
-from tvb_eib_plugin.results import save_results  # noqa: E402
+import tvb_eib_plugin as eib  # noqa: E402
 
 NAME = "EI_Tuning_FIC_EIB_Optimization"
 
@@ -59,7 +58,7 @@ def main():
     args = parse_tutorial_args(__doc__)
     import matplotlib.pyplot as plt
 
-    settings = EXPERIMENTS[NAME]
+    settings = eib.EXPERIMENTS[NAME]
     print(f"The named experiment {NAME!r}: routines {settings.routines}, transient {settings.transient_ms:.0f} ms, "
           f"evaluation {settings.eval_ms:.0f} ms, {settings.precision}, delays={settings.delays}, "
           f"data set {settings.dataset!r}")
@@ -75,16 +74,16 @@ def main():
         lines.append(line)
 
     t0 = time.perf_counter()
-    tree = run_experiment(NAME, log=log, **overrides)
+    tree = eib.run_experiment(NAME, log=log, **overrides)
     wall = time.perf_counter() - t0
 
     log_path = os.path.join(args.out, "02_log.txt")
     with open(log_path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
-    nc_path = save_results(tree, os.path.join(args.out, "02_results.nc"), overwrite=True)
+    nc_path = eib.save_results(tree, os.path.join(args.out, "02_results.nc"), overwrite=True)
     fig_path = os.path.join(args.out, "02_results_figure.png")
-    plt.close(results_figure(tree, fig_path))
-    print(f"\nlog: {log_path}\nresults: {nc_path}\nfigure (the reference 3 x 4 layout): {fig_path}")
+    plt.close(eib.results_figure(tree, fig_path))
+    print(f"\nlog: {log_path}\nresults: {nc_path}\nfigure: {fig_path}")
 
     # ------------------------------------------------------------------------------------------
     # Ours beside the published figures. fc_corr is over the upper triangle; the reference
@@ -98,7 +97,7 @@ def main():
     for stage in ("integration", "fic", "fic_eib", "gradient_eib"):
         node = tree[stage]
         ev = node["evaluation"]
-        pub = PUBLISHED.get(stage)
+        pub = settings.published.get(stage)
         pub_r, pub_e = (f"{pub[0]:11.3f}", f"{pub[1]:11.3f}") if pub else (f"{'-':>11s}", f"{'-':>11s}")
         secs = node.attrs.get("wall_time_s")
         secs = f"{secs:11.1f}s" if secs is not None else f"{'-':>12s}"

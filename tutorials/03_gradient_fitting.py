@@ -4,7 +4,7 @@ What it teaches:
   * the ``gradient_eib`` routine: J_i, wLRE and wFFI fitted by reverse-mode gradients through a
     whole simulation, loss = FC RMSE + activity_weight * (mean S_e - 0.25)^2, averaged over
     ``noise_samples`` noise realisations;
-  * starting it from a FIC+EIB result and running it directly (``GradientEIB(...).run``), with
+  * starting it from a FIC+EIB result and running it directly (``eib.GradientEIB(...).run``), with
     the default ``optax.adamaxw``, then with other optax optimizers (adam; a chain with a
     decaying learning rate and clipped updates), another weighting of the loss terms, and the
     reference's single fixed noise realisation;
@@ -36,8 +36,8 @@ import optax  # noqa: E402
 
 from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
-from tvb_eib_plugin.experiment import run_experiment  # noqa: E402
-from tvb_eib_plugin.routines import GradientEIB, TuningState  # noqa: E402
+# Internals, not public API: TuningState, loss_terms and params_of are used only to show the mechanics.
+from tvb_eib_plugin.routines import TuningState  # noqa: E402
 from tvb_eib_plugin.routines.gradient import loss_terms, params_of  # noqa: E402
 
 # Full: the reference FIC/FIC+EIB, then 16 steps per variant on a 150 s loss simulation (the
@@ -61,10 +61,10 @@ def main():
     # ------------------------------------------------------------------------------------------
     print("1. A starting point: FIC + FIC+EIB on dk_average (the reference settings)")
     # ------------------------------------------------------------------------------------------
-    tree = run_experiment(routines=("fic", "fic_eib"), transient_ms=cfg["transient_ms"], eval_ms=cfg["eval_ms"],
-                          routine_settings={"fic": {"n_iterations": cfg["fic"]},
-                                            "fic_eib": {"n_iterations": cfg["eib"], "window": cfg["window"]}},
-                          log=None)
+    tree = eib.run_experiment(routines=("fic", "fic_eib"), transient_ms=cfg["transient_ms"], eval_ms=cfg["eval_ms"],
+                              routine_settings={"fic": {"n_iterations": cfg["fic"]},
+                                                "fic_eib": {"n_iterations": cfg["eib"], "window": cfg["window"]}},
+                              log=None)
     tuned = tree["fic_eib"]
     print(f"   FIC+EIB: fc_corr {float(tuned.evaluation.fc_corr):.3f}, fc_rmse {float(tuned.evaluation.fc_rmse):.3f} "
           f"({tuned.attrs['wall_time_s']:.0f} s)")
@@ -80,34 +80,34 @@ def main():
     # Every variant starts from the same state and takes cfg["steps"] optimizer steps, each on a
     # loss from a cfg["duration_ms"] simulation; after each step wLRE, wFFI and J_i are projected
     # onto >= 0. The routine's settings, with their defaults (neotraits, with bounds and docs):
-    defaults = GradientEIB().settings()
+    defaults = eib.GradientEIB().settings()
     print("   GradientEIB settings (default: meaning):")
     for k, v in defaults.items():
-        print(f"     {k} = {v}: {getattr(GradientEIB, k).doc}")
+        print(f"     {k} = {v}: {getattr(eib.GradientEIB, k).doc}")
     n = cfg["steps"]
     # name: (GradientEIB settings, how it reads in code)
     variants = {
-        "adamaxw (default, lr 0.033)": (dict(), "GradientEIB()  # optimizer=None: optax.adamaxw(learning_rate)"),
-        "adam, lr 0.01": (dict(optimizer=optax.adam(1e-2)), "GradientEIB(optimizer=optax.adam(1e-2))"),
+        "adamaxw (default, lr 0.033)": (dict(), "eib.GradientEIB()  # optimizer=None: optax.adamaxw(learning_rate)"),
+        "adam, lr 0.01": (dict(optimizer=optax.adam(1e-2)), "eib.GradientEIB(optimizer=optax.adam(1e-2))"),
         # Clipping the *gradient* (clip_by_global_norm) before an Adam-family optimizer changes
         # little, since they divide by the gradient's own scale; clipping the *update* bounds how
         # far any parameter moves in one step, which is what one wants for stability.
         "adamaxw (lr 0.05, cosine decay), updates clipped to +-0.01": (
             dict(optimizer=optax.chain(optax.adamaxw(optax.cosine_decay_schedule(0.05, decay_steps=n)),
                                        optax.clip(0.01))),
-            "GradientEIB(optimizer=optax.chain(optax.adamaxw(optax.cosine_decay_schedule(0.05, n)),\n"
-            "                                  optax.clip(0.01)))"),
-        "adamaxw, activity_weight 10": (dict(activity_weight=10.0), "GradientEIB(activity_weight=10.0)"),
+            "eib.GradientEIB(optimizer=optax.chain(optax.adamaxw(optax.cosine_decay_schedule(0.05, n)),\n"
+            "                                      optax.clip(0.01)))"),
+        "adamaxw, activity_weight 10": (dict(activity_weight=10.0), "eib.GradientEIB(activity_weight=10.0)"),
         # The reference workflow's loss: one noise realisation, the same at every step. The loss is
         # then deterministic and falls smoothly, but the fit can learn that realisation's noise;
         # the evaluation below (new noise) tells.
         "adamaxw, one fixed noise realisation (the reference)": (
-            dict(noise_samples=1, resample_noise=False), "GradientEIB(noise_samples=1, resample_noise=False)"),
+            dict(noise_samples=1, resample_noise=False), "eib.GradientEIB(noise_samples=1, resample_noise=False)"),
     }
     common = dict(n_steps=n, duration_ms=cfg["duration_ms"], discard=cfg["discard"], seed=0)
     fits = {}
     for name, (extra, code) in variants.items():
-        routine = GradientEIB(**common, **extra)
+        routine = eib.GradientEIB(**common, **extra)
         print(f"\n   --- {name}\n   {code}")
         res = routine.run(start, fc_target, {}, lambda line: print("   " + line))
         model = res.state.model
@@ -127,7 +127,7 @@ def main():
           "step's update, on that step's noise; activity_weight 10 weighs the activity term 10x, so its loss is "
           "not on the same scale. 'eval' simulates the fitted model anew, with noise no loss has seen.)")
     print(f"   ({n} steps is a short fit; tutorial 02 runs the reference's 66 on a 300 s simulation.)")
-    print("   In run_experiment the same is: routine_settings={'gradient_eib': {'optimizer': optax.adam(1e-2), "
+    print("   In eib.run_experiment the same is: routine_settings={'gradient_eib': {'optimizer': optax.adam(1e-2), "
           "'activity_weight': 10.0, 'n_steps': ..., 'duration_ms': ...}}")
 
     # ------------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def main():
         m = eib.network_from_connectome(con, delays=delays, dtype=dtype)
         m = m.with_tuned(J_i=tuned.J_i.values, wLRE=tuned.wLRE.values, wFFI=tuned.wFFI.values)
         state = eib.simulate(m, eib.initial_state(m, seed=0), 7_200.0).state
-        routine = GradientEIB(duration_ms=duration, discard=5, noise_samples=samples)
+        routine = eib.GradientEIB(duration_ms=duration, discard=5, noise_samples=samples)
         ls = dataclasses.replace(routine.loss_settings(m), **flags)
         value_and_grad = jax.jit(jax.value_and_grad(
             lambda p, m=m, state=state, ls=ls: loss_terms(p, m, state, jnp.asarray(fc_target), ls)["loss"]))
@@ -209,7 +209,7 @@ def main():
           f"against {a64['temp']:.0f} MB; the loss agrees to {abs(a32['loss'] - a64['loss']):.1e} (the BOLD "
           "convolution and the FC are computed in float64 either way).")
     print("   The routine picks the method itself: the adjoint without delays, checkpointed autodiff with them;\n"
-          "   the precision is the network's (run_experiment(precision=...) or dtype= when you build it).")
+          "   the precision is the network's (eib.run_experiment(precision=...) or dtype= when you build it).")
 
     # ------------------------------------------------------------------------------------------
     print("\n4. Figure")

@@ -30,15 +30,13 @@ import xarray as xr  # noqa: E402
 from scipy import stats  # noqa: E402
 from tutorial_args import parse_tutorial_args  # noqa: E402
 
-from tvb_eib_plugin.results import load_results, save_results  # noqa: E402
+import tvb_eib_plugin as eib  # noqa: E402
 
 REGIONS = ["L.PCU", "R.PCU", "L.PrCG", "L.TH"]  # precuneus (both), left precentral gyrus, left thalamus
 
 
 def produce(path, quick):
     """A results file with every stage, from short runs (the named experiment, shortened)."""
-    from tvb_eib_plugin.experiment import run_experiment
-
     if quick:
         kw = dict(transient_ms=36_000.0, eval_ms=72_000.0,
                   routine_settings={"fic": {"n_iterations": 150}, "fic_eib": {"n_iterations": 300},
@@ -46,8 +44,8 @@ def produce(path, quick):
     else:  # the reference FIC and FIC+EIB; a few short gradient steps
         kw = dict(routine_settings={"gradient_eib": {"n_steps": 5, "duration_ms": 72_000.0, "discard": 10}})
     print(f"   running the named experiment, shortened: {json.dumps(kw)}")
-    tree = run_experiment("EI_Tuning_FIC_EIB_Optimization", log=None, **kw)
-    return save_results(tree, path, overwrite=True)
+    tree = eib.run_experiment("EI_Tuning_FIC_EIB_Optimization", log=None, **kw)
+    return eib.save_results(tree, path, overwrite=True)
 
 
 def main():
@@ -67,7 +65,7 @@ def main():
         path = os.path.join(args.out, "04_results.nc")
         print(f"   no results from tutorial 02 in {args.out}: making {path} first")
         produce(path, args.quick)
-    tree = load_results(path)  # the whole tree, read into memory (xr.open_datatree reads lazily)
+    tree = eib.load_results(path)  # the whole tree, read into memory (xr.open_datatree reads lazily)
     print(f"   {path}")
     print(f"   experiment {tree.attrs['experiment']!r} on {tree.attrs['data_source']!r}, "
           f"created {tree.attrs['created']}, {tree.attrs['wall_time_s']:.0f} s")

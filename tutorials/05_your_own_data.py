@@ -28,8 +28,8 @@ warnings.filterwarnings("ignore", message="Geodesic distance module is unavailab
 from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
 from scipy.io import savemat  # noqa: E402
+# Internals, not public API: load_labels and check_labels_agree are used only to show the mechanics.
 from tvb_eib_plugin.data import load_labels  # noqa: E402
-from tvb_eib_plugin.experiment import run_experiment  # noqa: E402
 from tvb_eib_plugin.validation import check_labels_agree  # noqa: E402
 
 logging.getLogger("tvb").setLevel(logging.ERROR)  # tvb-data's zips lack optional files ('hemispheres')
@@ -138,10 +138,10 @@ def main():
     # ------------------------------------------------------------------------------------------
     print("\n3. Tuning it: the same call as for the shipped data")
     # ------------------------------------------------------------------------------------------
-    tree = run_experiment(connectome=mine, routines=("fic", "fic_eib"), transient_ms=cfg["transient_ms"],
-                          eval_ms=cfg["eval_ms"], log=None,
-                          routine_settings={"fic": {"n_iterations": cfg["fic"]},
-                                            "fic_eib": {"n_iterations": cfg["eib"], "window": cfg["window"]}})
+    tree = eib.run_experiment(connectome=mine, routines=("fic", "fic_eib"), transient_ms=cfg["transient_ms"],
+                              eval_ms=cfg["eval_ms"], log=None,
+                              routine_settings={"fic": {"n_iterations": cfg["fic"]},
+                                                "fic_eib": {"n_iterations": cfg["eib"], "window": cfg["window"]}})
     for stage in ("integration", "fic", "fic_eib"):
         ev = tree[f"{stage}/evaluation"]
         print(f"   {stage:12s} fc_corr {float(ev.fc_corr):.3f}  fc_rmse {float(ev.fc_rmse):.3f}")
@@ -176,8 +176,8 @@ def main():
 
     short = eib.load_dataset("connectivity_76")
     expect_error("an FC for a network of another size (run_experiment with a network)",
-                 lambda: run_experiment(network=eib.network_from_connectome(short, delays=False),
-                                        fc_target=dk.fc_target, log=None))
+                 lambda: eib.run_experiment(network=eib.network_from_connectome(short, delays=False),
+                                            fc_target=dk.fc_target, log=None))
 
     expect_error("too few labels", lambda: eib.load_connectome(bids, labels=labels[:-1]))
 
@@ -197,8 +197,11 @@ def main():
             fh.write(text)
     expect_error("a BIDS folder whose label table lacks a region", lambda: eib.load_bids(bad_bids))
 
-    # Labels in a different order in two files are not caught by the loaders (a plain matrix
-    # carries no labels: load_matrix drops a header row without reading it). Compare them yourself:
+    # Where a file names its regions, the loaders check the order: a relmat or FC file whose header
+    # lists the same regions in another order is reordered to the connectome's (with an
+    # eib.InputWarning), one naming other regions is refused. Only a matrix without labels (a
+    # headerless file read by plain eib.load_matrix) cannot be checked; when its labels come from
+    # elsewhere, compare them yourself:
     shuffled = list(np.random.default_rng(1).permutation(labels))
     expect_error("labels that disagree between two sources (checked by hand with check_labels_agree)",
                  lambda: check_labels_agree(labels, shuffled, "the SC labels", "the FC file's header"))

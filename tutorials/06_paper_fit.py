@@ -3,8 +3,8 @@
 What it teaches:
   * running the ``Schirner2023`` experiment: Euler-Maruyama at 1 ms with delays, Balloon-Windkessel
     BOLD, FIC on firing rates, EIB in annealing stages on SC edges only;
-  * the schedule is data: ``annealing_schedule(n_stages, iterations)`` or your own list of
-    ``EIBStage(iterations, eta, window)``;
+  * the schedule is data: ``eib.annealing_schedule(n_stages, iterations)`` or your own list of
+    ``eib.EIBStage(iterations, eta, window)``;
   * reading the per-stage convergence, the firing rates FIC holds at 4 Hz, and the fit of the tuned
     model's FC to the target;
   * checkpoints: a run stopped mid-stage resumes from its file and ends exactly where the unbroken
@@ -29,8 +29,6 @@ warnings.filterwarnings("ignore", message="Geodesic distance module is unavailab
 
 from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
-from tvb_eib_plugin.experiment import run_experiment  # noqa: E402
-from tvb_eib_plugin.results import save_results  # noqa: E402
 
 
 class Stop(Exception):
@@ -58,8 +56,8 @@ def main():
 
     print("\n2. EI-tuning, the paper's procedure (progress lines every chunk)")
     t0 = time.perf_counter()
-    tree = run_experiment("Schirner2023", **kw)
-    saved = save_results(tree, os.path.join(args.out, "06_EI.nc"), overwrite=True)  # a rerun replaces its own
+    tree = eib.run_experiment("Schirner2023", **kw)
+    saved = eib.save_results(tree, os.path.join(args.out, "06_EI.nc"), overwrite=True)  # a rerun replaces its own
     print(f"   {time.perf_counter() - t0:.0f} s; results saved to {saved}")
 
     h, ev = tree["fic_eib/history"], tree["fic_eib/evaluation"]
@@ -105,11 +103,11 @@ def main():
                 raise Stop()
 
     try:
-        run_experiment("Schirner2023", log=stop_in_stage_two, **resumable)
+        eib.run_experiment("Schirner2023", log=stop_in_stage_two, **resumable)
     except Stop:
         print(f"   stopped at: {progress['last']}")
-    resumed = run_experiment("Schirner2023", log=lambda line: print("   " + line) if "resuming" in line else None,
-                             **resumable)
+    resumed = eib.run_experiment("Schirner2023", log=lambda line: print("   " + line) if "resuming" in line else None,
+                                 **resumable)
     same = all(np.array_equal(tree["fic_eib"][k].values, resumed["fic_eib"][k].values) for k in ("J_i", "wLRE", "wFFI"))
     print(f"   resumed run ends with the unbroken run's J_i, wLRE and wFFI, bit for bit: {same}")
     if not same:
@@ -120,8 +118,8 @@ def main():
     print("\n4. The paper's Fig. 3c: EI-tuning against E-tuning and the original model's global coupling")
     rows = [("EI", tree)]
     for variant in ("E", "global"):
-        rows.append((variant, run_experiment("Schirner2023", variant=variant, log=None,
-                                             **(kw if variant == "E" else {}))))
+        rows.append((variant, eib.run_experiment("Schirner2023", variant=variant, log=None,
+                                                 **(kw if variant == "E" else {}))))
     print(f"   {'variant':8s}{'fc_corr':>9s}{'fc_rmse':>9s}")
     for name, t in rows:
         last = list(t.children)[-1]

@@ -3,8 +3,8 @@
 What it teaches:
   * making twin subjects: a target FC simulated from ground-truth J_i, wLRE, wFFI on a real
     connectome (dk_average), each twin with its own SC;
-  * ``tune_cohort``: every subject x noise seed tuned in one batched, compiled run (the batch is
-    spread over all local JAX devices: ``use_host_devices()`` makes one per CPU core), results
+  * ``eib.tune_cohort``: every subject x noise seed tuned in one batched, compiled run (the batch is
+    spread over all local JAX devices: ``eib.use_host_devices()`` makes one per CPU core), results
     with ``subject`` and ``seed`` dims;
   * analysing the cohort with xarray: the fit per subject and seed, how much a tuned matrix
     depends on the noise seed;
@@ -30,10 +30,6 @@ warnings.filterwarnings("ignore", message="Geodesic distance module is unavailab
 
 from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
-from tvb_eib_plugin.batch import use_host_devices  # noqa: E402
-from tvb_eib_plugin.cohort import tune_cohort  # noqa: E402
-from tvb_eib_plugin.results import save_results  # noqa: E402
-from tvb_eib_plugin.twins import cohort_recovery, twin_cohort  # noqa: E402
 
 ROUTINES = ("fic", "fic_eib")
 
@@ -54,20 +50,20 @@ def main():
     n_twins, seeds = (2, (0, 1)) if args.quick else (4, (0, 1))
     if not args.dask:  # Dask's workers are processes of their own: each keeps one device
         # one JAX device per CPU core, before the first computation: the batch then runs on every core
-        print(f"0. JAX devices: {use_host_devices()} (CPU split into one device per core)")
+        print(f"0. JAX devices: {eib.use_host_devices()} (CPU split into one device per core)")
     dk = eib.load_dataset("dk_average")
     print(f"1. {n_twins} twins of dk_average: a known truth each, its own SC, and the FC it produces")
     t0 = time.perf_counter()
-    twins, truths = twin_cohort(dk, n_twins, sc_spread=0.2, duration_ms=144_000.0 if args.quick else 1_200_000.0)
+    twins, truths = eib.twin_cohort(dk, n_twins, sc_spread=0.2, duration_ms=144_000.0 if args.quick else 1_200_000.0)
     print(f"   made in {time.perf_counter() - t0:.0f} s; true log(wLRE/wFFI) sd over edges: "
           + ", ".join(f"{np.std(truths[t.name].log_ratio):.2f}" for t in twins))
 
     print(f"\n2. All {n_twins} twins x {len(seeds)} seeds in one batched run")
     kw = settings(args.quick)
     t0 = time.perf_counter()
-    tree = tune_cohort(subjects=twins, seeds=seeds, **kw)
+    tree = eib.tune_cohort(subjects=twins, seeds=seeds, **kw)
     print(f"   {n_twins * len(seeds)} tunings in {time.perf_counter() - t0:.0f} s")
-    save_results(tree, os.path.join(args.out, "07_cohort.nc"), overwrite=True)
+    eib.save_results(tree, os.path.join(args.out, "07_cohort.nc"), overwrite=True)
 
     print("\n3. The cohort as xarray: fit per subject (rows) and seed (columns)")
     fit = tree["fic_eib/evaluation"]["fc_corr"]
@@ -79,7 +75,7 @@ def main():
 
     print("\n4. Recovery of each twin's truth (r of tuned vs true log(wLRE/wFFI); J_i; FC fit)")
     print("   (seed 'pooled': the consensus of a twin's seeds, geometric mean of wLRE and wFFI; not simulated)")
-    rows = cohort_recovery(tree, truths, pooled=True)
+    rows = eib.cohort_recovery(tree, truths, pooled=True)
     for r in rows:
         scored = f", fc_corr {r['fc_corr']:.4f}" if "fc_corr" in r else ""
         print(f"   {r['subject']} seed {r['seed']}: edges {r['ratio_corr']:.3f}, regions {r['region_ratio_corr']:.3f}, "
@@ -107,16 +103,14 @@ def main():
     print(f"\n   figure: {path}")
 
     if args.dask:
-        from tvb_eib_plugin.distributed import tune_cohort_distributed
-
         print("\n5. The same cohort on a 2-worker Dask LocalCluster, one subject per batch")
         folder = os.path.join(args.out, "07_cohort_runs")
         t0 = time.perf_counter()
-        on_dask = tune_cohort_distributed(subjects=twins, seeds=seeds, out_dir=folder, batch_size=1, **kw)
+        on_dask = eib.tune_cohort_distributed(subjects=twins, seeds=seeds, out_dir=folder, batch_size=1, **kw)
         print(f"   {time.perf_counter() - t0:.0f} s; largest difference from the single batch: "
               f"{float(abs(on_dask['fic_eib']['wLRE'] - tree['fic_eib']['wLRE']).max()):.2g} (float32)")
         print("   run again: every subject is already in the folder, nothing is tuned")
-        tune_cohort_distributed(subjects=twins, seeds=seeds, out_dir=folder, batch_size=1, **kw)
+        eib.tune_cohort_distributed(subjects=twins, seeds=seeds, out_dir=folder, batch_size=1, **kw)
 
 
 def _pair(ratio, seeds):
