@@ -249,3 +249,12 @@ def test_tvb_connectivity_of_a_connectome_is_the_same_network(con):
     direct = eib.network_from_connectome(con, delays=True, dt=DT)
     np.testing.assert_array_equal(np.asarray(via_tvb.coupling.weights), np.asarray(direct.coupling.weights))
     np.testing.assert_array_equal(np.asarray(via_tvb.coupling.idelays), np.asarray(direct.coupling.idelays))
+
+
+def test_tvb_connectivity_takes_every_data_set_name_the_cli_lists():
+    """`tvb-eib list` shows dk_average beside tvb-data's zips: both load as a TVB Connectivity."""
+    con = eib.load_dataset("dk_average")
+    conn = eib.tvb_connectivity("dk_average")
+    np.testing.assert_array_equal(conn.weights, con.weights)
+    np.testing.assert_array_equal(conn.tract_lengths, con.tract_lengths)
+    assert list(conn.region_labels) == list(con.labels)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .bold import HRFBold, hrf_bold
 from .coupling import dual_coupling
-from .data import Connectome, normalise_weights
+from .data import SHIPPED, Connectome, load_dataset, normalise_weights
 from .integrate import Heun
 from .model import PARAMETERS, node_params
 from .network import NetworkModel, SimState, initial_state
@@ -27,7 +27,8 @@ def tvb_connectivity(source):
     """A configured TVB ``Connectivity``.
 
     Args:
-        source: a tvb-data name (``"connectivity_76"``), a zip path (absolute or
+        source: a data set name (tvb-data's ``"connectivity_76"`` or the shipped
+            ``"dk_average"``), a zip path (absolute or
             relative to the working directory), or a :class:`Connectome` (e.g.
             ``load_dataset("dk_average")``: its weights, tract lengths, labels and speed).
     """
@@ -38,6 +39,8 @@ def tvb_connectivity(source):
         tl = np.zeros((n, n)) if source.tract_lengths is None else source.tract_lengths
         return connectivity_of(source.weights, tl, source.labels, source.speed)
     name = os.fspath(source)
+    if name in SHIPPED and not os.path.exists(name):  # every name `tvb-eib list` shows, not only tvb-data's zips
+        return tvb_connectivity(load_dataset(name))
     if os.path.exists(name):
         path = os.path.abspath(name)  # TVB reads a relative name inside the tvb-data package
     else:
