@@ -90,8 +90,11 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
                    help="use conduction delays from tract lengths, or not (--no-delays); default: the experiment's "
                         "(EI_Tuning_FIC_EIB_Optimization: none, Schirner2023: delays)")
     p.add_argument("--precision", choices=("float64", "float32"), help="floating point precision (default float32)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress log; the final table of each stage's "
-                                                              "fit is still printed")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress; the final "
+                                                                 "table of each stage's fit is still printed")
+    talk.add_argument("-v", "--verbose", action="store_true", help="debug messages too (on a terminal: each chunk's "
+                                                                   "line above the live progress bar)")
 
 
 def _overrides(args) -> dict:
@@ -136,7 +139,8 @@ def main(argv=None) -> int:
     # TVB warns on import about an optional surface module the command never uses
     warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
     import tvb_eib_plugin as eib
-    from tvb_eib_plugin.experiment import EXPERIMENTS, run_experiment
+    from tvb_eib_plugin.experiment import EXPERIMENTS
+    from tvb_eib_plugin.progress import verbosity
     from tvb_eib_plugin.routines import registered_routines
 
     if args.command == "list":
@@ -148,14 +152,20 @@ def main(argv=None) -> int:
             print(f"routine {name}{deps}: {cls.summary}")
         print("data sets:", ", ".join(eib.dataset_names()))
         return 0
-    if args.command == "cohort":
-        return _cohort(args)
     if args.command == "show":
         return _show(args)
+    with verbosity(args.quiet, args.verbose):  # the progress goes through the tvb_eib_plugin logger
+        return _cohort(args) if args.command == "cohort" else _run(args)
+
+
+def _run(args) -> int:
+    import tvb_eib_plugin as eib
+    from tvb_eib_plugin.experiment import run_experiment
+
     try:
         _check_outputs(args)
         tree = run_experiment(args.experiment, variant=args.variant, connectome=args.connectivity, fc_target=args.fc,
-                              log=None if args.quiet else print, **_overrides(args))
+                              **_overrides(args))
     except eib.InputError as err:
         return _input_error(err)
     except eib.SimulationDiverged as err:
@@ -257,7 +267,9 @@ def _cohort(args) -> int:
     import tvb_eib_plugin as eib
     from tvb_eib_plugin.cohort import tune_cohort
 
-    log = None if args.quiet else print
+    from tvb_eib_plugin.progress import log_info
+
+    log = log_info  # -q / -v: the logger's level (main)
     try:
         if bool(args.twins) == bool(args.subjects):
             raise eib.InputError("give subjects, or --twins N (not both)")

@@ -28,6 +28,7 @@ from .batch import local_devices, member, pad_members, padded_size, shard_member
 from .data import Connectome, load_connectome
 from .divergence import SimulationDiverged
 from .evaluation import Evaluation
+from .progress import log_info
 from .experiment import (ExperimentSettings, prepare_inputs, provenance, configure_routines, failed_attrs,
                          get_experiment, run_stages, summarise)
 from .results import StageRecord, _attr_value, build_results
@@ -70,7 +71,7 @@ def tune_cohort(
     *,
     seeds: Sequence[int] = (0,),
     devices: Sequence | None = None,
-    log: Callable[[str], None] | None = print,
+    log: Callable[[str], None] | None = log_info,
     variant: str | None = None,
     **overrides,
 ) -> xr.DataTree:

@@ -31,6 +31,7 @@ from .cohort import check_subjects, cohort_routines, cohort_settings, concat_sub
 from .data import Connectome
 from .experiment import ExperimentSettings
 from .outputs import check_folder, write_atomic
+from .progress import log_info
 from .results import load_results, save_results
 from .validation import InputError
 
@@ -108,7 +109,7 @@ def tune_cohort_distributed(
     address: str | None = None,
     n_workers: int = 2,
     retries: int = 2,
-    log: Callable[[str], None] | None = print,
+    log: Callable[[str], None] | None = log_info,
     variant: str | None = None,
     **overrides,
 ) -> xr.DataTree:

@@ -26,6 +26,7 @@ from .network import NetworkModel, initial_state, network_from_connectome
 from .results import StageRecord, build_results
 from .routines import TuningState, dependency_order, get_routine
 from .batch import member, stack_trees
+from .progress import log_info
 from .routines.fic import number
 from .routines.checkpoint import pipeline_inputs
 from .routines.registry import stage_key, stage_keys
@@ -191,7 +192,7 @@ def run_experiment(
     network: NetworkModel | None = None,
     fc_target=None,
     labels: Sequence[str] | None = None,
-    log: Callable[[str], None] | None = print,
+    log: Callable[[str], None] | None = log_info,
     variant: str | None = None,
     **overrides,
 ):
@@ -204,7 +205,9 @@ def run_experiment(
         network: a ready :class:`NetworkModel` (e.g. from :func:`network_from_tvb`);
             then ``fc_target`` (and ideally ``labels``) are needed.
         fc_target: target FC (array or file) replacing the connectome's.
-        log: where the progress lines go (``None``: silent).
+        log: where the progress lines go: by default the ``tvb_eib_plugin`` logger at INFO
+            (:mod:`progress`: a live bar on a terminal); any callable gets the plain lines
+            (``lines.append`` collects them); ``None``: silent.
         variant: a named variant of the experiment (see ``ExperimentSettings.variants``).
         overrides: any :class:`ExperimentSettings` field; ``routine_settings`` merge per routine.
     """

@@ -226,7 +226,8 @@ class GradientEIB(Routine):
 
         def line(done, last):
             return (f"Step {done - 1}: {number(last['loss'], 6)} (fc_rmse={number(last['fc_rmse'])}, "
-                    f"activity={number(last['activity'], 5)}, fc_corr={number(last['fc_corr'])})")
+                    f"activity={number(last['activity'], 5)}, fc_corr={number(last['fc_corr'])}), "
+                    f"{done}/{self.n_steps} steps")
 
         chunk = over_members(optimizer_chunk, start.batched, (0, 0, 0, 0, 0, None, None),
                              ("optimizer", "n", "resample_noise"))
@@ -234,7 +235,7 @@ class GradientEIB(Routine):
         (p, _), history, seconds = run_chunks(
             lambda carry, first, n: chunk(*carry, model, sim, fc_t, ls, first, optimizer=opt, n=n,
                                           resample_noise=self.resample_noise),
-            (p, opt_state), self.n_steps, self.log_every, line, log,
+            (p, opt_state), self.n_steps, self.log_every, line, log, unit="step",
             check=tuning_check(vars(p), lambda carry: vars(carry[0]),
                                "lower the learning rate (or pass a gentler optimizer)"),
             fix="lower the learning rate (or pass a gentler optimizer)")

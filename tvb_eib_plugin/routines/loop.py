@@ -1,4 +1,4 @@
-"""Running a compiled iteration chunk repeatedly, with a log line between chunks.
+"""Running a compiled iteration chunk repeatedly, with a progress line between chunks.
 
 Every routine's iterations live inside ``lax.scan``; the Python loop here
 only strings equal-length compiled chunks together (two compilations at
@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from ..divergence import SimulationDiverged, non_finite
+from ..progress import ChunkProgress, timed_call
 from ..simulate import chunk_sizes
 
 ChunkFn = Callable[[Any, int, int], tuple[Any, dict]]
@@ -34,12 +35,15 @@ def run_chunks(
     after_chunk: Callable[[Any, int, dict], None] | None = None,
     check: CheckFn | None = None,
     fix: str = "lower the learning rates or check the starting parameters",
+    unit: str = "it",
 ) -> tuple[Any, dict[str, np.ndarray], float]:
     """Run ``chunk(carry, first_iteration, size)`` until ``n_iterations`` are done.
 
     ``chunk`` returns the new carry and a dict of per-iteration arrays with a
     leading axis of length ``size``.  After each chunk ``log_line(done,
-    last_records)`` may return a line to log.  Stops with
+    last_records)`` may return a line to log; :class:`progress.ChunkProgress`
+    adds the rate and the ETA (or draws a live bar) and reports the compile
+    time of the first chunk, before which it says "compiling...".  Stops with
     :class:`SimulationDiverged` on what ``check`` finds (saturation, runaway
     weights: the more specific cause first) or on NaN/inf (``fix`` says what to
     change); its ``partial`` holds the history so far, the failing chunk included.
@@ -53,6 +57,7 @@ def run_chunks(
         after_chunk: called as ``after_chunk(carry, done, history)`` after each
             chunk (e.g. to write a checkpoint); ``history()`` stacks the records
             of this call so far, so chunks that need none pay nothing.
+        unit: what an iteration is called in the rate ("it", "step").
 
     Returns (carry, history of the iterations run here, seconds).
     """
@@ -65,25 +70,37 @@ def run_chunks(
     t0 = time.perf_counter()
     parts: list[dict] = []
     done = first
-    for size in sizes[list(bounds).index(first):]:
-        carry, rec = chunk(carry, done, size)
-        rec = jax.tree_util.tree_map(np.asarray, rec)
-        span = f"iterations {done + 1}..{done + size}"
-        failure = (check(carry, rec, span) if check is not None else None) or non_finite(rec, span, fix)
-        last = {k: v[-1] for k, v in rec.items()}
-        if thin > 1:
-            rec = _thinned(rec, thin, done)
-        if failure is not None:  # what the failing chunk recorded shows the cause: keep it
-            failure.partial = stack_records(parts + [rec])
-            raise failure
-        parts.append(rec)
-        done += size
-        line = log_line(done, last)
-        if line:
-            log(line)
-        if after_chunk is not None:
-            after_chunk(carry, done, lambda: stack_records(parts))
+    progress = ChunkProgress(log, n_iterations, first, unit)
+    progress.begin()
+    try:
+        for size in sizes[list(bounds).index(first):]:
+            carry = _chunk(chunk, carry, done, size, parts, progress, log_line, thin, check, fix)
+            done += size
+            if after_chunk is not None:
+                after_chunk(carry, done, lambda: stack_records(parts))
+    finally:  # a live bar ends its line, also when the run stops
+        progress.close()
     return carry, stack_records(parts), time.perf_counter() - t0
+
+
+def _chunk(chunk: ChunkFn, carry, done: int, size: int, parts: list, progress: ChunkProgress, log_line, thin: int,
+           check: CheckFn | None, fix: str):
+    """One chunk of :func:`run_chunks`: run, check, keep its records in ``parts`` and show its progress."""
+    (carry, rec), seconds, compiled = timed_call(chunk, carry, done, size)
+    if compiled or not parts:
+        progress.compiled(seconds if compiled else 0.0, size, first_chunk=not parts)
+    rec = jax.tree_util.tree_map(np.asarray, rec)
+    span = f"iterations {done + 1}..{done + size}"
+    failure = (check(carry, rec, span) if check is not None else None) or non_finite(rec, span, fix)
+    last = {k: v[-1] for k, v in rec.items()}
+    if thin > 1:
+        rec = _thinned(rec, thin, done)
+    if failure is not None:  # what the failing chunk recorded shows the cause: keep it
+        failure.partial = stack_records(parts + [rec])
+        raise failure
+    parts.append(rec)
+    progress.chunk(done + size, size, log_line(done + size, last))
+    return carry
 
 
 def _thinned(rec: dict, thin: int, done: int) -> dict:
