@@ -2,16 +2,16 @@
 
 The runs are bit-reproducible on one machine (each was run twice: identical to the last bit), so the
 pins hold them to rounding, not to a "good enough" bar: the reference run at seed 0 in float32 and
-float64 (FIC+EIB 0.6640 / 0.1757 in float32, as published in the README and CHANGELOG) and a short
-Schirner2023 run stage by stage.  Besides the fit, each stage pins J_i, wLRE and wFFI by their sums
-and by region-weighted moments (sum_i i x_i / N, rows for the matrices), which also move when values
-trade places between regions or a matrix is transposed.
+float64 (FIC+EIB fc_corr 0.6640, fc_rmse 0.1757 in float32; published for the workflow: 0.689 /
+0.172) and a short Schirner2023 run stage by stage.  Besides the fit, each stage pins J_i, wLRE and
+wFFI by their sums and by region-weighted moments (sum_i i x_i / N, rows for the matrices), which
+also move when values trade places between regions or a matrix is transposed.
 
 Tolerances.  CI may run on another x86 CPU, where XLA vectorises reductions differently (AVX2 or
 AVX-512, FMA or not): the results then differ by rounding, amplified by the run.  The float32 run's
 distance to the float64 run (every operation rounded at 6e-8 instead of 1e-16) bounds that
 amplification from above: fit metrics move by at most 2.6e-6 and sums by 6e-8 relative.  The float32
-pins allow 5e-5 absolute on the metrics (the 4 decimals the README reports) and 1e-6 relative on sums,
+pins allow 5e-5 absolute on the metrics (the 4 decimals the log prints) and 1e-6 relative on sums,
 about 20x that distance.  The float64 pins allow 1e-9 on both: float64 rounding amplified as much
 (the short Schirner run amplifies its float32-float64 gap most, about 500x) stays near 1e-13.
 What moves these numbers for real: any change of the model, the schedule, the noise stream (a JAX
