@@ -323,3 +323,24 @@ def test_a_transient_shorter_than_a_tr_is_refused(tmp_path, capsys):
     """The old CLI died with a ValueError traceback from the simulation."""
     rc = main(["run", *CLI_SHORT, "--transient-ms", "100", "-o", str(tmp_path / "r.nc")])
     assert rc == 2 and "--transient-ms" in capsys.readouterr().err
+
+
+def test_a_run_given_another_fc_is_not_shown_beside_the_published_numbers_or_titled_empirical(tmp_path):
+    """dk_average with a user's FC: the closing table must not print the data set's published fits, and the
+    results (and so the figure) must say the target was given, not empirical."""
+    from tvb_eib_plugin.plot import target_kind
+
+    con = eib.load_dataset("dk_average")
+    other = np.corrcoef(np.random.default_rng(0).normal(size=(84, 200)))
+    path = tmp_path / "my_fc.npy"
+    np.save(path, other)
+    lines = []
+    short = dict(routines=("fic",), transient_ms=7200.0, eval_ms=21600.0, eval_discard=5,
+                 routine_settings={"fic": {"n_iterations": 10}})
+    tree = run_experiment(connectome="dk_average", fc_target=str(path), log=lines.append, **short)
+    assert tree.attrs["fc_source"] == f"file {path}" and target_kind(tree.attrs) == "given"
+    table = lines[lines.index(next(ln for ln in lines if "published (fc_corr" in ln)):]
+    assert not any("(0.136, 0.276)" in ln for ln in table), table
+    own = run_experiment(connectome=con, log=lines.append, **short)
+    assert "fc_source" not in own.attrs and target_kind(own.attrs) == "empirical"
+    assert any("(0.136, 0.276)" in ln for ln in lines)

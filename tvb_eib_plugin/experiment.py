@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import time
 from typing import Callable, Sequence
 
@@ -223,15 +224,26 @@ def run_experiment(
     order = dependency_order(list(settings.routines))
     routines = configure_routines(settings)
     started = time.perf_counter()
+    given_fc = fc_source(fc_target)
     try:
         stages = run_stages(settings, net, fc, routines, log, labels=labels)
     except SimulationDiverged as err:  # the stages finished before it, and the failed one's partial history
-        attrs = provenance(settings, source, order, time.perf_counter() - started)
+        attrs = provenance(settings, source, order, time.perf_counter() - started, given_fc)
         err.results = build_results(err.stages, labels, fc, weights, failed_attrs(attrs, err))
         raise
-    summarise(stages, settings, source, order, log)
-    attrs = provenance(settings, source, order, time.perf_counter() - started)
+    # the published numbers belong to the data set's own FC: never print them beside a fit to another one
+    summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log)
+    attrs = provenance(settings, source, order, time.perf_counter() - started, given_fc)
     return build_results(stages, labels, fc, weights, attrs)
+
+
+def fc_source(fc_target) -> str | None:
+    """Where a target FC passed in by the user came from (None: the connectome's own)."""
+    if fc_target is None:
+        return None
+    if isinstance(fc_target, (str, os.PathLike)):
+        return f"file {os.fspath(fc_target)}"
+    return "an array passed as fc_target"
 
 
 def configure_routines(settings: ExperimentSettings) -> list:
@@ -347,7 +359,7 @@ def _configure(name: str, settings: ExperimentSettings):
         raise InputError(f"bad settings for routine {name!r} ({overrides}): {err}") from None
 
 
-def provenance(settings: ExperimentSettings, source: str, order, seconds: float) -> dict:
+def provenance(settings: ExperimentSettings, source: str, order, seconds: float, given_fc: str | None = None) -> dict:
     from . import __version__
 
     attrs = {
@@ -363,4 +375,6 @@ def provenance(settings: ExperimentSettings, source: str, order, seconds: float)
     }
     if source == "dk_average":
         attrs["data_attribution"] = DK_AVERAGE_ATTRIBUTION
+    if given_fc is not None:  # the target is not the data set's own FC (the figure titles it "given")
+        attrs["fc_source"] = given_fc
     return attrs
