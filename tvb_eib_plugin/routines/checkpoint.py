@@ -31,6 +31,7 @@ import jax
 import numpy as np
 
 from ..batch import batch_size
+from ..outputs import write_atomic
 from ..validation import InputError
 
 #: the parameters routines tune: bound through the settings and the pipeline, not their current values
@@ -150,10 +151,12 @@ def save_checkpoint(path: str | os.PathLike, carry: Any, position: dict, history
     header = dict(position=position, settings=settings, inputs=inputs, treedef=str(treedef), kinds=kinds,
                   n_leaves=len(leaves))
     arrays["header"] = np.frombuffer(json.dumps(header, default=str).encode(), dtype=np.uint8)
-    path = checkpoint_path(path)
-    tmp = path + ".tmp.npz"  # beside the real file (one file system: the rename is atomic); ends in .npz,
-    np.savez(tmp, **arrays)  # so numpy writes exactly this name
-    os.replace(tmp, path)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: numpy adds no ".npz" to a name that lacks it
+            np.savez(f, **arrays)
+
+    write_atomic(checkpoint_path(path), write)
 
 
 _HEADER = dict(position=dict, settings=dict, inputs=dict, treedef=str, kinds=list, n_leaves=int)
