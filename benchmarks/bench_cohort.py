@@ -209,8 +209,9 @@ def cost(args) -> list[dict]:
         timings = {}
         for label, members in (("single", 1), ("batched", args.batch)):
             start, bold = _start(subjects[:members], members > 1)
+            start = start.with_bold(bold)
             target = fc_target[:members] if members > 1 else fc_target[0]
-            previous = {"fic": type("FICResult", (), {"history": {"bold": bold}})()}
+            previous = {}
             routine.run(start, target, previous, lambda _: None)  # compiles
             t0, c0 = time.perf_counter(), _cpu_seconds()
             routine.run(start, target, previous, lambda _: None)

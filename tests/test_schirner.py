@@ -121,8 +121,8 @@ class _Stop(Exception):
 def test_a_resumed_staged_run_equals_the_unbroken_run(dk, tmp_path):
     net = _short_paper_model(dk)
     state = eib.simulate(net, eib.initial_state(net, 0), 30 * 720.0)
-    start = TuningState(net, state.state)
-    previous = {"fic": type("R", (), {"history": {"bold": state.bold}})()}
+    start = TuningState(net, state.state).with_bold(state.bold)
+    previous = {}
     whole = _fic_eib().run(start, dk.fc_target, previous, lambda _: None)
 
     path = str(tmp_path / "ckpt.npz")

@@ -14,7 +14,7 @@ import pytest
 
 import tvb_eib_plugin as eib
 from tvb_eib_plugin.metrics import fc
-from tvb_eib_plugin.routines.eib import eib_update, fic_eib_chunk, stage_rate, warmup_rate
+from tvb_eib_plugin.routines.eib import EIBPhase, eib_update, fic_eib_chunk, stage_rate, warmup_rate
 from tvb_eib_plugin.routines.fic import fic_rate_update, fic_step, fic_update
 from tvb_eib_plugin.routines.schedule import EIBStage, annealing_schedule, warmup_schedule
 from tvb_eib_plugin.window import window_init
@@ -102,9 +102,9 @@ def test_warmup_ramps_linearly_to_eta_at_the_last_iteration():
     assert warmup_schedule(10, 0.02, 30) == (EIBStage(10, 0.02, 30, warmup=True),)
     # (k + 1) / n * eta at 0-based k: the first iteration already moves, the last reaches eta
     np.testing.assert_allclose(warmup_rate(jnp.arange(4), 4, 0.02), [0.005, 0.01, 0.015, 0.02], rtol=1e-15)
-    hp = {"warmup": jnp.asarray(True), "iterations": jnp.asarray(4.0), "eta": jnp.asarray(0.02)}
+    hp = _hp(0.02, True, 4, 30)
     np.testing.assert_allclose(stage_rate(jnp.arange(4), hp), [0.005, 0.01, 0.015, 0.02], rtol=1e-15)
-    np.testing.assert_allclose(stage_rate(jnp.arange(4), dict(hp, warmup=jnp.asarray(False))), [0.02] * 4)
+    np.testing.assert_allclose(stage_rate(jnp.arange(4), _hp(0.02, False, 4, 30)), [0.02] * 4)
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +121,9 @@ def small_net():
 
 def _hp(eta, warmup, iterations, window):
     f = lambda x: jnp.asarray(x, jnp.float64)  # noqa: E731
-    return {"eta": f(eta), "warmup": jnp.asarray(warmup), "iterations": f(iterations),
-            "window": jnp.asarray(window, jnp.int32), "stage": jnp.asarray(0, jnp.int32),
-            "eta_fic": f(0.1), "target": f(0.25), "rmse_scale": f(1.0)}
+    return EIBPhase(eta=f(eta), warmup=jnp.asarray(warmup), iterations=f(iterations),
+                    window=jnp.asarray(window, jnp.int32), stage=jnp.asarray(0, jnp.int32),
+                    eta_fic=f(0.1), target=f(0.25), rmse_scale=f(1.0))
 
 
 def test_one_fic_eib_iteration_moves_the_weights_toward_the_target_fc(small_net):
@@ -134,8 +134,8 @@ def test_one_fic_eib_iteration_moves_the_weights_toward_the_target_fc(small_net)
     samples = run.bold[-20:]
     window = window_init(samples, capacity=20, length=20)
     first, eta = 4, 0.5  # the 5th iteration of a 10-iteration warm-up: eta_k = 5 / 10 * 0.5
-    (model, _, _), rec = fic_eib_chunk(net, run.state, window, first, _hp(eta, True, 10, 20), jnp.asarray(target),
-                                       None, n=1)
+    (model, _, _), rec = fic_eib_chunk(("gating", "both", "all", "given"), (net, run.state, window), jnp.asarray([first]),
+                                       _hp(eta, True, 10, 20), jnp.asarray(target))
     fc_win = np.asarray(fc(jnp.asarray(np.concatenate([samples[1:], rec["bold"]]))))
     np.testing.assert_allclose(rec["fc_corr"][0], np.corrcoef(fc_win[np.triu_indices(6, 1)],
                                                               target[np.triu_indices(6, 1)])[0, 1], atol=1e-10)

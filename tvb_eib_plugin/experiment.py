@@ -35,6 +35,7 @@ from .schirner2023 import schirner2023_settings
 from .divergence import SimulationDiverged
 from .simulate import simulate
 from .validation import InputError, check_fc, check_labels
+from .window import FCWindow, window_empty
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,9 +299,9 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
         raise stage_failed(err, [], StageRecord("integration", net, None), labels)
     log("  Simulation complete.")
 
-    _banner(log, "STEP 3: Running algorithms...")
+    _banner(log, "STEP 2: Running algorithms...")
     log(f"  Algorithms to run (dependency order): {[r.name for r in routines]}")
-    current, done = TuningState(net, state, seeds), {}
+    current, done = TuningState(net, state, seeds, window=bold_window(routines, net, seeds)), {}
     for routine, ins in zip(routines, inputs):
         log(f"\n>>> Running algorithm: {routine.name} (seed={routine.seed if seeds is None else list(seeds)})")
         try:
@@ -322,6 +323,15 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
         stages.append(StageRecord(routine.name, current.model, ev, result.history, result.settings, result.seconds,
                                   result.history_dim))
     return stages
+
+
+def bold_window(routines: list, net: NetworkModel, seeds) -> FCWindow | None:
+    """The empty BOLD window the pipeline starts with, as long as its routines need (None: none does)."""
+    capacity = max((r.window_capacity() for r in routines), default=0)
+    if not capacity:
+        return None
+    empty = window_empty(capacity, net.n_regions)
+    return empty if seeds is None else stack_trees([empty] * len(seeds))
 
 
 def stage_failed(err: SimulationDiverged, finished: list[StageRecord], failed: StageRecord,

@@ -52,3 +52,28 @@ def fc_rmse(fc_sim: jax.Array, fc_target: jax.Array) -> jax.Array:
 def rowwise_rmse(fc_sim: jax.Array, fc_target: jax.Array) -> jax.Array:
     """Per-region RMSE_i = sqrt(mean_j (FC_target_ij - FC_sim_ij)^2), shape (N,)."""
     return jnp.sqrt(jnp.mean((fc_target - fc_sim) ** 2, axis=1))
+
+
+#: The simulated FC's diagonal in the row RMSE of the EIB step: as given (0 from :func:`fc`),
+#: all 1, or 1 but for the last region (0), as the authors' released C program leaves it.
+RMSE_DIAGONALS = ("given", "one", "one_but_last")
+
+
+def with_diagonal(fc_sim: jax.Array, mode: str = "given") -> jax.Array:
+    """``fc_sim`` (N, N) with its diagonal set by ``mode`` (one of :data:`RMSE_DIAGONALS`).
+
+    Schirner et al.'s released program sets its simulated FC's diagonal to 1 in a loop over all
+    regions but the last, whose entry keeps its initial 0; its empirical FC's diagonal is 0.  Each
+    row's RMSE then carries a (1 - 0)^2 / N term (none in the last row): a larger step.
+    """
+    if mode == "given":
+        return fc_sim
+    n = fc_sim.shape[-1]
+    if mode == "one":
+        diag = jnp.ones(n, fc_sim.dtype)
+    elif mode == "one_but_last":
+        diag = jnp.ones(n, fc_sim.dtype).at[-1].set(0.0)
+    else:
+        raise ValueError(f"rmse_diagonal must be one of {RMSE_DIAGONALS}, got {mode!r}")
+    eye = jnp.eye(n, dtype=bool)
+    return jnp.where(eye, diag[None, :], fc_sim)

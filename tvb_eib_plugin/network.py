@@ -6,6 +6,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .balloon import BalloonBold, BalloonState, balloon_bold
 from .bold import BoldState, HRFBold, bold_init, hrf_bold
@@ -68,6 +69,8 @@ def network_model(
     scheme: str = "heun",
     bold: str = "hrf",
     bold_step_ms: float | None = None,
+    bold_order: str = "simultaneous",
+    delay_convention: str = "tvb",
     dtype=jnp.float64,
     **node_overrides,
 ) -> NetworkModel:
@@ -82,27 +85,57 @@ def network_model(
         scheme: ``"heun"`` (TVB's) or ``"euler"`` (Euler-Maruyama).
         bold: ``"hrf"`` (TVB's Volterra kernel) or ``"balloon"`` (Balloon-Windkessel ODE,
             Euler steps of ``bold_step_ms``, default ``dt``).
+        bold_order: the Balloon-Windkessel Euler step, ``"simultaneous"`` or ``"sequential"``
+            (Schirner et al.'s released code; see :func:`balloon.balloon_bold`).
+        delay_convention: how delays in ms become steps, see :func:`delay_steps`.
         node_overrides: node parameters (see :data:`model.PARAMETERS`).
     """
     from .validation import check_weights
 
     weights = check_weights(weights, "weights")
     n = weights.shape[0]
+    if delay_convention not in DELAY_CONVENTIONS:
+        raise InputError(f"delay_convention must be one of {DELAY_CONVENTIONS}, got {delay_convention!r}")
+    if delays_ms is not None and delay_convention != "tvb":  # TVB's rounding stays dual_coupling's own
+        delays_ms = delay_steps(delays_ms, dt, delay_convention) * dt  # whole steps, kept by its rounding
     return NetworkModel(
         node=node_params(n, dtype=dtype, **node_overrides),
         coupling=dual_coupling(weights, wLRE, wFFI, delays_ms=delays_ms, dt=dt, dtype=dtype),
         integrator=integrator(scheme, dt, sigma_e, sigma_i, dtype=dtype),
-        bold=_observation(bold, dt, tr_ms, bold_step_ms, dtype),
+        bold=_observation(bold, dt, tr_ms, bold_step_ms, bold_order, dtype),
     )
 
 
-def _observation(kind: str, dt: float, tr_ms: float, step_ms, dtype) -> HRFBold | BalloonBold:
+#: ``"tvb"``: round(d / dt) steps, the state that many steps old (TVB's history).
+#: ``"schirner2023_c"``: Schirner et al.'s released C program (its ring buffer, dt = 1 ms).
+DELAY_CONVENTIONS = ("tvb", "schirner2023_c")
+
+
+def delay_steps(delays_ms, dt: float, convention: str = "tvb") -> np.ndarray:
+    """Conduction delays (N, N) in ms as the whole steps of the past the coupling reads.
+
+    ``"tvb"``: round(d / dt) (half to even), the state that many steps old.
+    ``"schirner2023_c"``: the released C program rounds half up, floors the
+    result at one step, and its ring buffer then hands over the state one step
+    younger than that: max(floor(d / dt + 1/2), 1) - 1, so an edge shorter
+    than 1.5 steps reads the current state and every longer one the state a
+    step younger than TVB would (the program assumes dt = 1 ms: d / dt there).
+    """
+    d = np.asarray(delays_ms, dtype=np.float64) / dt
+    if convention == "tvb":
+        return np.rint(d)
+    if convention == "schirner2023_c":
+        return np.maximum(np.floor(d + 0.5), 1.0) - 1.0
+    raise InputError(f"delay_convention must be one of {DELAY_CONVENTIONS}, got {convention!r}")
+
+
+def _observation(kind: str, dt: float, tr_ms: float, step_ms, order: str, dtype) -> HRFBold | BalloonBold:
     if kind == "hrf":
-        if step_ms is not None:
-            raise ValueError("bold_step_ms applies to the Balloon-Windkessel model (bold='balloon') only")
+        if step_ms is not None or order != "simultaneous":
+            raise ValueError("bold_step_ms and bold_order apply to the Balloon-Windkessel model (bold='balloon') only")
         return hrf_bold(dt=dt, period_ms=tr_ms, dtype=dtype)
     if kind == "balloon":
-        return balloon_bold(dt=dt, period_ms=tr_ms, step_ms=step_ms, dtype=dtype)
+        return balloon_bold(dt=dt, period_ms=tr_ms, step_ms=step_ms, order=order, dtype=dtype)
     raise ValueError(f"bold must be 'hrf' or 'balloon', got {kind!r}")
 
 
@@ -110,7 +143,8 @@ def network_from_connectome(con, *, normalise: str = "max", delays: bool = True,
     """A :class:`NetworkModel` from a :class:`data.Connectome`.
 
     Args:
-        normalise: ``"max"`` (W / max W, the reference workflow) or ``"none"``.
+        normalise: ``"max"`` (W / max W, the reference workflow), ``"sqrt_max10"`` (the
+            paper's preprocessing, :func:`data.normalise_weights`) or ``"none"``.
         delays: conduction delays from tract lengths / speed (the reference
             workflow runs without: ``delays=False``).
         kwargs: as :func:`network_model` (dt, sigma_e, tr_ms, dtype, node parameters).

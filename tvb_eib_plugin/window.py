@@ -65,6 +65,19 @@ def window_init(samples: jax.Array, capacity: int, length: int) -> FCWindow:
     return window_rebuild(empty, length)
 
 
+def window_empty(capacity: int, n: int) -> FCWindow:
+    """A window of ``capacity`` samples of ``n`` regions with none pushed yet (FC over up to ``capacity``)."""
+    return window_init(jnp.zeros((0, n), jnp.float64), capacity, capacity)
+
+
+def window_samples(w: FCWindow):
+    """The samples a window holds, oldest first, (min(count, capacity), N): read outside compiled code."""
+    count = int(w.count)
+    kept = min(count, w.capacity)
+    rows = [(count - kept + k) % w.capacity for k in range(kept)]
+    return w.ring[jnp.asarray(rows, jnp.int32)] if rows else w.ring[:0]
+
+
 def window_rebuild(w: FCWindow, length) -> FCWindow:
     """Recompute the moments exactly for the last ``length`` samples."""
     length = jnp.asarray(length, jnp.int32)

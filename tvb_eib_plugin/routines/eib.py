@@ -19,26 +19,24 @@ checkpoints and resume from them (:mod:`checkpoint`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from tvb.basic.neotraits.api import Attr
 
-from ..batch import over_members, stack_trees
 from ..coupling import effective
-from ..divergence import SimulationDiverged, tuning_check
-from ..metrics import fc_corr, fc_rmse, rowwise_rmse
+from ..divergence import tuning_check
+from ..metrics import RMSE_DIAGONALS, fc_corr, fc_rmse, rowwise_rmse, with_diagonal
 from ..network import NetworkModel, SimState
 from ..outputs import check_folder
 from ..simulate import tr_step
 from ..validation import InputError
-from ..window import FCWindow, window_fc, window_init, window_push, window_rebuild
-from .checkpoint import check_checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
+from ..window import window_fc, window_init, window_push, window_rebuild, window_samples
+from .driver import IterativeRoutine, Phase
 from .fic import activity_fields, activity_records, check_target, fic_step, number, rule_trait
-from .loop import run_chunks, stack_records
-from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
+from .registry import BoundedFloat, BoundedInt, TuningState, register
 from .schedule import EIBStage, as_schedule, warmup_schedule
 
 MASKS = ("all", "sc")
@@ -46,12 +44,16 @@ TUNED = ("both", "lre")
 
 
 def eib_update(wLRE: jax.Array, wFFI: jax.Array, fc_sim: jax.Array, fc_target: jax.Array, eta,
-               mask: jax.Array | None = None, rmse_scale=1.0, tune: str = "both") -> tuple:
+               mask: jax.Array | None = None, rmse_scale=1.0, tune: str = "both",
+               rmse_diagonal: str = "given") -> tuple:
     """One EIB step on (N, N) wLRE and wFFI; both stay >= 0.
 
     ``mask`` (N, N) of 0/1 limits the step to its ones; ``tune="lre"`` keeps wFFI.
+    ``rmse_diagonal``: the simulated FC's diagonal in the row RMSE only (:func:`metrics.with_diagonal`):
+    ``"given"`` (its own, 0), or ``"one_but_last"`` with ``rmse_scale=0.5`` as the released code has it.
     """
-    step = eta * (fc_target - fc_sim) * (rmse_scale * rowwise_rmse(fc_sim, fc_target))[:, None]
+    row_rmse = rowwise_rmse(with_diagonal(fc_sim, rmse_diagonal), fc_target)
+    step = eta * (fc_target - fc_sim) * (rmse_scale * row_rmse)[:, None]
     if mask is not None:
         step = step * mask
     wLRE = jnp.maximum(wLRE + step, 0.0)
@@ -63,38 +65,57 @@ def warmup_rate(k: jax.Array, n_iterations, eta_eib) -> jax.Array:
     return (k + 1) / n_iterations * eta_eib
 
 
-def stage_rate(k: jax.Array, hp: dict) -> jax.Array:
-    """The rate at 0-based iteration ``k`` of a stage: eta, ramped up over the stage if it warms up."""
-    return jnp.where(hp["warmup"], warmup_rate(k, hp["iterations"], hp["eta"]), hp["eta"])
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class EIBPhase:
+    """The traced hyperparameters of one EIB stage (arrays, so a new stage does not compile again).
 
-
-@functools.partial(jax.jit, static_argnames=("n", "rule", "tune"))
-def fic_eib_chunk(model: NetworkModel, sim: SimState, window: FCWindow, first, hp: dict, fc_target, mask,
-                  n: int, rule: str = "gating", tune: str = "both"):
-    """``n`` FIC+EIB iterations of one stage from its 0-based iteration ``first``.
-
-    ``hp``: the stage's ``eta``, ``warmup``, ``iterations``, ``window`` and the
-    routine's ``eta_fic``, ``target``, ``rmse_scale``.  The FC moments are
-    rebuilt at the start, so a chunk's result depends only on its inputs.
+    ``stage``: its 0-based index; ``eta``, ``warmup``, ``iterations``, ``window``: the
+    :class:`EIBStage`'s; ``eta_fic``, ``target``: FIC's; ``rmse_scale``: the row-RMSE factor.
     """
-    window = window_rebuild(window, hp["window"])
+
+    stage: jax.Array
+    eta: jax.Array
+    warmup: jax.Array
+    iterations: jax.Array
+    window: jax.Array
+    eta_fic: jax.Array
+    target: jax.Array
+    rmse_scale: jax.Array
+
+
+def stage_rate(k: jax.Array, hp: EIBPhase) -> jax.Array:
+    """The rate at 0-based iteration ``k`` of a stage: eta, ramped up over the stage if it warms up."""
+    return jnp.where(hp.warmup, warmup_rate(k, hp.iterations, hp.eta), hp.eta)
+
+
+def fic_eib_chunk(config: tuple[str, str, str], carry, ks: jax.Array, hp: EIBPhase, fc_target):
+    """FIC+EIB iterations ``ks`` (0-based within the stage) of one stage, in one scan.
+
+    ``config``: (FIC rule, tuned matrices, update mask, row-RMSE diagonal); ``carry``: (model, sim, window).  The FC
+    moments are rebuilt at the start, so a chunk's result depends only on its inputs.
+    """
+    rule, tune, mask_kind, diagonal = config
+    model, sim, window = carry
+    window = window_rebuild(window, hp.window)
+    fc_target = fc_target.astype(model.dtype)
+    mask = (model.coupling.weights > 0).astype(model.dtype) if mask_kind == "sc" else None
 
     def body(carry, k):
         model, sim, window = carry
         sim, rec = tr_step(model, effective(model.coupling), sim, rates=rule == "rate")
         window = window_push(window, rec.bold)
-        J_i = fic_step(rule, model.node.J_i, rec, hp["eta_fic"], hp["target"])
+        J_i = fic_step(rule, model.node.J_i, rec, hp.eta_fic, hp.target)
         fc_win = window_fc(window).astype(model.dtype)
         eta = stage_rate(k, hp)
         wLRE, wFFI = eib_update(model.coupling.wLRE, model.coupling.wFFI, fc_win, fc_target, eta, mask,
-                                hp["rmse_scale"], tune)
+                                hp.rmse_scale, tune, diagonal)
         model = model.with_tuned(J_i=J_i, wLRE=wLRE, wFFI=wFFI)
         records = dict(activity_records(rec), J_i=J_i, fc_corr=fc_corr(fc_win, fc_target),
                        fc_rmse=fc_rmse(fc_win, fc_target), fc_mean=_mean_offdiag(fc_win), eta_eib=eta,
-                       stage=hp["stage"])
+                       stage=hp.stage)
         return (model, sim, window), records
 
-    ks = first + jnp.arange(n, dtype=jnp.int32)
     return jax.lax.scan(body, (model, sim, window), ks)
 
 
@@ -108,12 +129,13 @@ def _choice(options, default, label, doc):
 
 
 @register
-class FICEIB(Routine):
+class FICEIB(IterativeRoutine):
     """FIC with excitation-inhibition balance tuning of wLRE and wFFI against a target FC."""
 
     name = "fic_eib"
     depends_on = ("fic",)
     summary = "FIC with EIB tuning of wLRE and wFFI against the target FC (starts from fic)"
+    fix = "lower eta_eib (or the schedule's eta) or check the starting parameters"
     rule = rule_trait()
     eta_fic = BoundedFloat(0.1, 0.0, 10.0, label="eta FIC", doc="learning rate of the J_i update")
     target = BoundedFloat(0.25, 0.01, 100.0, label="target",
@@ -132,6 +154,9 @@ class FICEIB(Routine):
     tune = _choice(TUNED, "both", "tuned matrices", "'both' (EI-tuning) or 'lre': wLRE only (E-tuning)")
     rmse_scale = BoundedFloat(1.0, 0.0, 10.0, label="row RMSE scale",
                               doc="factor on the row RMSE (1: the paper's text; 0.5: its released code)")
+    rmse_diagonal = _choice(RMSE_DIAGONALS, "given", "row RMSE diagonal",
+                            "the simulated FC's diagonal in the row RMSE: 'given' (0), 'one', or 'one_but_last' "
+                            "(its released code: 1 but for the last region)")
     log_every = BoundedInt(100, 1, 10**7, label="log every",
                            doc="iterations per compiled chunk, and between progress lines")
     record_every = BoundedInt(1, 1, 10**7, label="record every",
@@ -148,6 +173,9 @@ class FICEIB(Routine):
         if self.schedule is None:
             return warmup_schedule(self.n_iterations, self.eta_eib, self.window)
         return as_schedule(self.schedule)
+
+    def window_capacity(self) -> int:
+        return max(s.window for s in self.stages())
 
     def check_plan(self, plan) -> None:
         check_target(self.rule, self.target, self.name)
@@ -169,102 +197,49 @@ class FICEIB(Routine):
         out["schedule"] = [dataclasses.asdict(s) for s in self.stages()]
         return out
 
-    def preflight(self, start: TuningState, target_fc) -> None:
-        ckpt = self._checkpoint(start, target_fc)
-        if ckpt and os.path.exists(ckpt[0]):  # a corrupt or foreign file is refused before any compute
-            check_checkpoint(ckpt[0], self.settings(), ckpt[1])
+    def begin_log(self, start, phases) -> str:
+        held = 0 if start.window is None else int(np.min(start.window.count))  # BOLD samples pushed so far
+        return (f"Running {self.name} algorithm for {sum(p.iterations for p in phases)} iterations in "
+                f"{len(phases)} stage(s)...\n  Using passed bold buffer ({held} samples, using last "
+                f"{self.stages()[0].window})")
 
-    def _checkpoint(self, start: TuningState, target_fc) -> tuple[str, dict] | None:
-        """The checkpoint file (its real path) and the fingerprint of this run's inputs it is bound to."""
-        if not self.checkpoint:
-            return None
-        seeds = start.seeds if start.batched else self.seed
-        return checkpoint_path(self.checkpoint), fingerprint(start.model, target_fc, seeds, start.inputs)
-
-    def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
-        self.check_plan({})
+    def init(self, start: TuningState, target_fc):
+        """(model, sim, window): the window holds the BOLD samples the routine before left (FIC's)."""
         stages = self.stages()
-        dtype = start.model.dtype
-        capacity = max(s.window for s in stages)
-        samples = self._initial_window(start, previous, log, stages[0].window, capacity)
-        if start.batched:  # samples (T, B, N): one window per member
-            window = stack_trees([window_init(samples[:, b], capacity, stages[0].window)
-                                  for b in range(samples.shape[1])])
-        else:
-            window = window_init(samples, capacity, stages[0].window)
-        carry = (start.model, self.stage_sim(start), window)
-        target = jnp.asarray(target_fc, dtype)
-        mask = (start.model.coupling.weights > 0).astype(dtype) if self.mask == "sc" else None
-        total = sum(s.iterations for s in stages)
-        log(f"Running {self.name} algorithm for {total} iterations in {len(stages)} stage(s)...")
+        first, capacity = stages[0].window, self.window_capacity()
+        held = 0 if start.window is None else min(int(start.window.count), start.window.capacity)
+        if held < first:
+            raise InputError(
+                f"{self.name} starts from an FC window of {first} BOLD samples but its starting state holds "
+                f"{held}: run it after FIC with at least that many iterations (FIC's state carries its last "
+                f"BOLD samples), or lower `window`")
+        samples = window_samples(start.window)
+        return start.model, start.sim, window_init(samples[-capacity:], capacity, first)
 
-        position, parts = {"stage": 0, "done": 0}, []
-        ckpt = self._checkpoint(start, target_fc)
-        if ckpt and os.path.exists(ckpt[0]):
-            carry, position, history = load_checkpoint(ckpt[0], carry, self.settings(), ckpt[1])
-            parts = [history] if history else []
-            log(f"  resuming from {ckpt[0]}: stage {position['stage'] + 1}, "
-                f"{position['done']} iterations into it")
-        seconds = 0.0
-        for s_index in range(position["stage"], len(stages)):
-            carry, history, sec = self._run_stage(carry, s_index, stages, target, mask, dtype,
-                                                  position["done"] if s_index == position["stage"] else 0,
-                                                  parts, log, start.batched, ckpt)
-            parts.append(history)
-            seconds += sec
-        model, sim, _ = carry
-        # every stage's end, the last included, was checkpointed by its final chunk
-        log(f"{self.name} complete!")
-        return StageResult(self.name, TuningState(model, sim, start.seeds), stack_records(parts), self.settings(),
-                           seconds)
+    def phases(self, dtype):
+        stages = self.stages()
+        out = []
+        for index, stage in enumerate(stages):
+            hp = EIBPhase(stage=jnp.asarray(index, jnp.int32), eta=jnp.asarray(stage.eta, dtype),
+                          warmup=jnp.asarray(stage.warmup), iterations=jnp.asarray(stage.iterations, dtype),
+                          window=jnp.asarray(stage.window, jnp.int32), eta_fic=jnp.asarray(self.eta_fic, dtype),
+                          target=jnp.asarray(self.target, dtype), rmse_scale=jnp.asarray(self.rmse_scale, dtype))
+            title = (f"  stage {index + 1}/{len(stages)}: {stage.iterations} iterations, eta={stage.eta:g}, "
+                     f"window={stage.window}") if len(stages) > 1 else None
+            out.append(Phase(stage.iterations, hp, title))
+        return out
 
-    def _run_stage(self, carry, s_index, stages, target, mask, dtype, first, parts, log, batched, ckpt):
-        stage = stages[s_index]
-        offset = sum(s.iterations for s in stages[:s_index])
-        hp = {"eta": jnp.asarray(stage.eta, dtype), "warmup": jnp.asarray(stage.warmup),
-              "iterations": jnp.asarray(stage.iterations, dtype), "window": jnp.asarray(stage.window, jnp.int32),
-              "stage": jnp.asarray(s_index, jnp.int32),
-              **{k: jnp.asarray(getattr(self, k), dtype) for k in ("eta_fic", "target", "rmse_scale")}}
-        if len(stages) > 1:
-            log(f"  stage {s_index + 1}/{len(stages)}: {stage.iterations} iterations, eta={stage.eta:g}, "
-                f"window={stage.window}")
-        every_ckpt = -(-self.checkpoint_every // self.log_every) * self.log_every
+    def config(self, model) -> tuple:
+        return (self.rule, self.tune, self.mask, self.rmse_diagonal)
 
-        def line(done, last):
-            return (f"  {offset + done}/{offset + stage.iterations}: fc_corr={number(last['fc_corr'])}, "
-                    f"fc_rmse={number(last['fc_rmse'])}, {activity_fields(last)}, fc_mean={number(last['fc_mean'])}")
+    chunk = staticmethod(fic_eib_chunk)
 
-        chunk = over_members(fic_eib_chunk, batched, (0, 0, 0, None, None, 0, 0), ("n", "rule", "tune"))
+    def progress_line(self, done, total, last) -> str:
+        return (f"  {done}/{total}: fc_corr={number(last['fc_corr'])}, fc_rmse={number(last['fc_rmse'])}, "
+                f"{activity_fields(last)}, fc_mean={number(last['fc_mean'])}")
 
-        def after(c, done, so_far):
-            if done % every_ckpt == 0 or done == stage.iterations:
-                at_end = done == stage.iterations
-                save_checkpoint(ckpt[0], c, {"stage": s_index + at_end, "done": 0 if at_end else done},
-                                stack_records(parts + [_shift(so_far(), offset, "iteration")]), self.settings(),
-                                ckpt[1])
-
-        try:
-            carry, history, seconds = run_chunks(
-                lambda c, k0, n: chunk(*c, k0, hp, target, mask, n=n, rule=self.rule, tune=self.tune),
-                carry, stage.iterations, self.log_every, line, log, first=first, thin=self.record_every,
-                after_chunk=after if ckpt else None, check=_divergence_check(carry[0]),
-                fix="lower eta_eib (or the schedule's eta) or check the starting parameters")
-        except SimulationDiverged as err:  # the routine's history so far: earlier stages, then this one's
-            err.partial = stack_records(parts + [_shift(err.partial or {}, offset, "iteration")])
-            raise
-        return carry, _shift(history, offset, "iteration"), seconds
-
-    def _initial_window(self, start: TuningState, previous: dict, log, first: int, capacity: int) -> jax.Array:
-        """The last BOLD samples (up to ``capacity``, at least ``first``) of the routine run before (FIC)."""
-        for dep in self.depends_on:
-            bold = previous.get(dep).history.get("bold") if dep in previous else None
-            if bold is not None and len(bold) >= first:
-                log(f"    (using state from dependency: {dep})")
-                log(f"  Using passed bold buffer ({len(bold)} samples, using last {first})")
-                return jnp.asarray(bold[-capacity:])
-        raise ValueError(
-            f"{self.name} needs {first} BOLD samples from a preceding {self.depends_on} run; "
-            "run it after FIC with at least that many iterations, or lower `window`")
+    def check(self, carry):
+        return _divergence_check(carry[0])
 
 
 def _divergence_check(model: NetworkModel):
@@ -273,12 +248,3 @@ def _divergence_check(model: NetworkModel):
     return tuning_check(weights(model), lambda carry: weights(carry[0]),
                         "lower eta_eib (or the schedule's eta), or check the target FC (one the model cannot "
                         "reach pushes the weights without limit)")
-
-
-def _shift(history: dict, offset: int, key: str) -> dict:
-    """Number a stage's records globally: a thinned history's ``iteration`` gets the stage's offset."""
-    history = dict(history)
-    if key in history:
-        history[key] = history[key] + offset
-    return history
-

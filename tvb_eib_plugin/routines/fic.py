@@ -20,14 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 from tvb.basic.neotraits.api import Attr
 
-from ..batch import over_members
 from ..coupling import effective
 from ..divergence import tuning_check
 from ..network import NetworkModel, SimState
 from ..simulate import tr_step
-from .loop import run_chunks
 from ..validation import InputError
-from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
+from ..window import FCWindow, window_empty, window_push, window_rebuild
+from .driver import IterativeRoutine, Phase
+from .registry import BoundedFloat, BoundedInt, TuningState, register
 
 
 FIC_RULES = ("gating", "rate")
@@ -70,19 +70,31 @@ def activity_records(rec) -> dict:
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("n", "rule"))
-def fic_chunk(model: NetworkModel, sim: SimState, eta, target, n: int, rule: str = "gating"):
-    """``n`` FIC iterations in one scan; returns (model, sim) and per-iteration records."""
+def fic_scan(model: NetworkModel, sim: SimState, window: FCWindow | None, ks: jax.Array, eta, target, rule: str):
+    """FIC for ``len(ks)`` iterations in one scan; each TR's BOLD sample goes into ``window`` (if any).
+
+    Returns ``((model, sim, window), records)``.
+    """
     ec = effective(model.coupling)  # J_i does not enter the coupling
 
     def body(carry, _):
-        J_i, sim = carry
+        J_i, sim, window = carry
         sim, rec = tr_step(model.with_tuned(J_i=J_i), ec, sim, rates=rule == "rate")
         J_i = fic_step(rule, J_i, rec, eta, target)
-        return (J_i, sim), dict(activity_records(rec), J_i=J_i)
+        window = None if window is None else window_push(window, rec.bold)
+        return (J_i, sim, window), dict(activity_records(rec), J_i=J_i)
 
-    (J_i, sim), records = jax.lax.scan(body, (model.node.J_i, sim), None, length=n)
-    return (model.with_tuned(J_i=J_i), sim), records
+    if window is not None:  # exact moments at every chunk's start: rounding cannot build up
+        window = window_rebuild(window, window.length)
+    (J_i, sim, window), records = jax.lax.scan(body, (model.node.J_i, sim, window), ks)
+    return (model.with_tuned(J_i=J_i), sim, window), records
+
+
+@functools.partial(jax.jit, static_argnames=("n", "rule"))
+def fic_chunk(model: NetworkModel, sim: SimState, eta, target, n: int, rule: str = "gating"):
+    """``n`` FIC iterations in one scan, keeping no BOLD window; returns (model, sim) and per-iteration records."""
+    (model, sim, _), records = fic_scan(model, sim, None, jnp.arange(n), eta, target, rule)
+    return (model, sim), records
 
 
 def number(x, digits: int = 4) -> str:
@@ -105,11 +117,12 @@ def activity_line(done: int, total: int, last: dict) -> str:
 
 
 @register
-class FIC(Routine):
+class FIC(IterativeRoutine):
     """Feedback inhibition control: local inhibition J_i so that mean S_e = target."""
 
     name = "fic"
     summary = "feedback inhibition control: local inhibition J_i so that mean S_e (or the E rate) = target"
+    fix = "lower eta or check the starting parameters"
     rule = rule_trait()
     eta = BoundedFloat(0.5, 0.0, 10.0, label="eta", doc="learning rate of the J_i update")
     target = BoundedFloat(0.25, 0.01, 100.0, label="target",
@@ -117,21 +130,35 @@ class FIC(Routine):
     n_iterations = BoundedInt(200, 1, 10**7, label="iterations", doc="iterations, one TR of simulation each")
     log_every = BoundedInt(10, 1, 10**7, label="log every",
                            doc="iterations per compiled chunk, and between progress lines")
+    window = BoundedInt(150, 3, 10**5, label="window",
+                        doc="BOLD samples (TRs) kept for the next routine's first FC window (EIB), when the "
+                            "starting state carries no window (an experiment sizes it for its routines)")
 
     def check_plan(self, plan) -> None:
         check_target(self.rule, self.target, self.name)
 
-    def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
-        self.check_plan({})
-        sim = self.stage_sim(start)
-        dtype = start.model.dtype
-        eta, target = jnp.asarray(self.eta, dtype), jnp.asarray(self.target, dtype)
-        chunk = over_members(fic_chunk, start.batched, (0, 0, None, None), ("n", "rule"))
-        log(f"Running {self.name} algorithm for {self.n_iterations} iterations...")
-        (model, sim), history, seconds = run_chunks(
-            lambda carry, first, n: chunk(*carry, eta, target, n=n, rule=self.rule),
-            (start.model, sim), self.n_iterations, self.log_every,
-            lambda done, last: activity_line(done, self.n_iterations, last), log, check=tuning_check(),
-            fix="lower eta or check the starting parameters")
-        log(f"{self.name} complete!")
-        return StageResult(self.name, TuningState(model, sim, start.seeds), history, self.settings(), seconds)
+    def window_capacity(self) -> int:
+        return self.window
+
+    def begin_log(self, start, phases) -> str:
+        return f"Running {self.name} algorithm for {self.n_iterations} iterations..."
+
+    def init(self, start: TuningState, target_fc):
+        window = start.window if start.window is not None else window_empty(self.window, start.model.n_regions)
+        return start.model, start.sim, window
+
+    def phases(self, dtype):
+        return (Phase(self.n_iterations, (jnp.asarray(self.eta, dtype), jnp.asarray(self.target, dtype))),)
+
+    def config(self, model) -> tuple:
+        return (self.rule,)
+
+    @staticmethod
+    def chunk(config, carry, ks, params, target_fc):
+        return fic_scan(*carry, ks, *params, rule=config[0])
+
+    def progress_line(self, done, total, last) -> str:
+        return activity_line(done, total, last)
+
+    def check(self, carry):
+        return tuning_check()

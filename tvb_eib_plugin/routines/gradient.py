@@ -25,7 +25,6 @@ convolution (:func:`bold.bold_from_steps`) rather than a ring buffer per TR.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +32,6 @@ import optax
 from tvb.basic.neotraits.api import Attr
 
 from ..adjoint import heun_trajectory
-from ..batch import over_members
 from ..bold import HRFBold, bold_from_steps
 from ..coupling import effective
 from ..divergence import tuning_check
@@ -42,8 +40,8 @@ from ..validation import InputError
 from ..metrics import fc, fc_corr, fc_rmse
 from ..network import NetworkModel, SimState
 from .fic import number
-from .loop import run_chunks
-from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
+from .driver import IterativeRoutine, Phase
+from .registry import BoundedFloat, BoundedInt, TuningState, register
 
 
 @jax.tree_util.register_dataclass
@@ -142,11 +140,15 @@ def project(p: FitParams) -> FitParams:
     return jax.tree_util.tree_map(lambda x: jnp.maximum(x, 0.0), p)
 
 
-@functools.partial(jax.jit, static_argnames=("optimizer", "n", "resample_noise"))
-def optimizer_chunk(p, opt_state, model, sim, fc_target, ls: LossSettings, first, optimizer, n: int,
-                    resample_noise: bool = False):
-    """``n`` optimizer steps (from 0-based step ``first``) in one scan; records the
-    loss terms at each step's start.  ``resample_noise``: a new noise key per step."""
+def optimizer_chunk(config, carry, ks: jax.Array, params, fc_target):
+    """Optimizer steps ``ks`` (0-based) in one scan; records the loss terms at each step's start.
+
+    ``config``: (optax transformation, :class:`LossSettings`, resample_noise: a new noise key per
+    step); ``carry``: (free parameters, optimizer state, model, simulation state).
+    """
+    optimizer, ls, resample_noise = config
+    p, opt_state, model, sim = carry
+    fc_target = fc_target.astype(jnp.float64)
 
     def body(carry, k):
         p, opt_state = carry
@@ -155,15 +157,18 @@ def optimizer_chunk(p, opt_state, model, sim, fc_target, ls: LossSettings, first
         updates, opt_state = optimizer.update(grads, opt_state, p)
         return (project(optax.apply_updates(p, updates)), opt_state), terms
 
-    return jax.lax.scan(body, (p, opt_state), first + jnp.arange(n))
+    (p, opt_state), records = jax.lax.scan(body, (p, opt_state), ks)
+    return (p, opt_state, model, sim), records
 
 
 @register
-class GradientEIB(Routine):
+class GradientEIB(IterativeRoutine):
     """Gradient fitting of J_i, wLRE, wFFI with optax through a whole simulation."""
 
     name = "gradient_eib"
     history_dim = "step"  # its records are per optimizer step (a failed run's partial history too)
+    unit = "step"
+    fix = "lower the learning rate (or pass a gentler optimizer)"
     summary = "gradient fitting of J_i, wLRE and wFFI with optax (starts from the previous stage)"
     learning_rate = BoundedFloat(0.033, 0.0, 10.0, label="learning rate", doc="optimizer learning rate")
     n_steps = BoundedInt(66, 1, 10**6, label="steps", doc="optimizer steps")
@@ -213,32 +218,37 @@ class GradientEIB(Routine):
                             activity_weight=self.activity_weight, target=self.target, checkpoint=checkpoint,
                             noise_samples=self.noise_samples)
 
-    def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
+    def optimizer_in_use(self) -> optax.GradientTransformation:
+        return self.optimizer if self.optimizer is not None else optax.adamaxw(self.learning_rate)
+
+    def begin_log(self, start, phases) -> str:
         model = start.model
-        self._check_model(model)
-        sim = self.stage_sim(start)
-        opt = self.optimizer if self.optimizer is not None else optax.adamaxw(self.learning_rate)
-        ls = self.loss_settings(model)
-        fc_t = jnp.asarray(target_fc, jnp.float64)
-        p = params_of(model)
-        log(f"  Preparing optimization model (t1={ls.n_tr * model.bold.period_ms}ms, dt={model.dt}ms, "
-            f"solver=Heun, {self.n_steps} steps)")
+        return (f"  Preparing optimization model (t1={self.loss_settings(model).n_tr * model.bold.period_ms}ms, "
+                f"dt={model.dt}ms, solver=Heun, {self.n_steps} steps)")
 
-        def line(done, last):
-            return (f"Step {done - 1}: {number(last['loss'], 6)} (fc_rmse={number(last['fc_rmse'])}, "
-                    f"activity={number(last['activity'], 5)}, fc_corr={number(last['fc_corr'])}), "
-                    f"{done}/{self.n_steps} steps")
+    def init(self, start: TuningState, target_fc):
+        self._check_model(start.model)
+        p = params_of(start.model)
+        return p, self.optimizer_in_use().init(p), start.model, start.sim
 
-        chunk = over_members(optimizer_chunk, start.batched, (0, 0, 0, 0, 0, None, None),
-                             ("optimizer", "n", "resample_noise"))
-        opt_state = jax.vmap(opt.init)(p) if start.batched else opt.init(p)
-        (p, _), history, seconds = run_chunks(
-            lambda carry, first, n: chunk(*carry, model, sim, fc_t, ls, first, optimizer=opt, n=n,
-                                          resample_noise=self.resample_noise),
-            (p, opt_state), self.n_steps, self.log_every, line, log, unit="step",
-            check=tuning_check(vars(p), lambda carry: vars(carry[0]),
-                               "lower the learning rate (or pass a gentler optimizer)"),
-            fix="lower the learning rate (or pass a gentler optimizer)")
-        log("  Optimization complete.")
-        return StageResult(self.name, TuningState(with_params(model, p), start.sim, start.seeds), history,
-                           self.settings(), seconds, history_dim="step")
+    def phases(self, dtype):
+        return (Phase(self.n_steps),)
+
+    def config(self, model) -> tuple:
+        return (self.optimizer_in_use(), self.loss_settings(model), self.resample_noise)
+
+    chunk = staticmethod(optimizer_chunk)
+
+    def progress_line(self, done, total, last) -> str:
+        return (f"Step {done - 1}: {number(last['loss'], 6)} (fc_rmse={number(last['fc_rmse'])}, "
+                f"activity={number(last['activity'], 5)}, fc_corr={number(last['fc_corr'])}), {done}/{total} steps")
+
+    def check(self, carry):
+        return tuning_check(vars(carry[0]), lambda c: vars(c[0]), self.fix)
+
+    def end_log(self) -> str:
+        return "  Optimization complete."
+
+    def finish(self, carry, start: TuningState) -> TuningState:
+        # the tuned parameters on the starting model and state: the optimizer simulated from `start` only
+        return TuningState(with_params(start.model, carry[0]), start.sim, start.seeds)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -65,16 +65,35 @@ class TuningState:
     labels, the transient, the routines before; set by the runner, see
     :func:`~tvb_eib_plugin.routines.checkpoint.pipeline_inputs`); a routine's
     checkpoints are bound to them.
+
+    ``window``: the most recent BOLD samples (a :class:`~tvb_eib_plugin.window.FCWindow`),
+    pushed by every routine that simulates TR by TR, so that EIB tuning starts
+    from the FC of the samples FIC left (None: no routine kept any).
     """
 
     model: NetworkModel
     sim: SimState
     seeds: tuple[int, ...] | None = None
     inputs: dict | None = None
+    window: Any = None
 
     @property
     def batched(self) -> bool:
         return self.seeds is not None
+
+    def with_bold(self, samples) -> "TuningState":
+        """This state with a window holding BOLD ``samples`` ((T, N), or (T, B, N) for a batch; oldest first;
+        e.g. a :class:`~tvb_eib_plugin.simulate.Simulation`'s ``bold``): a start for EIB tuning without FIC."""
+        from ..batch import stack_trees
+        from ..window import window_init
+
+        samples = np.asarray(samples)
+        if samples.ndim != (3 if self.batched else 2):
+            raise InputError(f"with_bold takes BOLD samples (T, N), or (T, B, N) for a batch; got {samples.shape}")
+        if not self.batched:
+            return dataclasses.replace(self, window=window_init(samples, len(samples), len(samples)))
+        windows = [window_init(samples[:, b], len(samples), len(samples)) for b in range(samples.shape[1])]
+        return dataclasses.replace(self, window=stack_trees(windows))
 
 
 @dataclasses.dataclass
@@ -119,6 +138,10 @@ class Routine(HasTraits):
         (e.g. a checkpoint file that is corrupt or another run's); ``start`` is the pipeline's initial state."""
 
     seed = BoundedInt(0, 0, 2**31 - 1, doc="noise seed of this routine's simulation")
+
+    def window_capacity(self) -> int:
+        """BOLD samples this routine needs in the window it starts from (or keeps for the next); 0: none."""
+        return 0
 
     def settings(self) -> dict:
         """The hyperparameters as a plain dict."""
