@@ -19,7 +19,10 @@ distance-dependent weights and tract lengths), with the paper's settings
 FIC); and the paper's whole schedule (6 stages of 10 h) extrapolated from
 it, next to the 120 CPU-hours per subject the paper reports.
 
-    python benchmarks/bench_schirner.py cost --regions 68 84 96 192 379 --iterations 200
+    python benchmarks/bench_schirner.py cost --regions 68 84 96 192 379 --iterations 200 [--cost]
+
+``--cost`` also prints the per-step cost model of each size's simulation step (benchmarks/cost_model.py:
+flops, bytes, kernels, measured time, implied GFLOP/s and GB/s), one network and a batch of 4.
 """
 
 from __future__ import annotations
@@ -146,8 +149,8 @@ def cost(args) -> list[dict]:
         net = eib.network_from_connectome(con, normalise="max", delays=True, dt=s.dt, sigma_e=s.sigma_e,
                                           sigma_i=s.sigma_i, scheme=s.scheme, bold=s.bold, dtype=jnp.float32)
         state = eib.simulate(net, eib.initial_state(net, 0), 20 * s.tr_ms)
-        start = TuningState(net, state.state)
-        previous = {"fic": type("FICResult", (), {"history": {"bold": state.bold}})()}
+        start = TuningState(net, state.state).with_bold(state.bold)
+        previous = {}
         fc_target = np.corrcoef(np.random.default_rng(1).normal(size=(n, 300))) * (1 - np.eye(n))
         routine = FICEIB(**{**s.routine_settings["fic_eib"], "log_every": args.iterations // 2, "record_every": 1,
                             "schedule": annealing_schedule(1, args.iterations, 0.1, 10)})
@@ -168,6 +171,14 @@ def cost(args) -> list[dict]:
     for r in rows:
         print(f"| {r['regions']} | {r['source']} | {r['wall_s_per_sim_hour']:.0f} | {r['cpu_s_per_sim_hour']:.0f} | "
               f"{r['us_per_step']:.1f} | {r['paper_schedule_cpu_hours']:.2f} |")
+    if args.cost:
+        import cost_model
+
+        model_rows = [cost_model.cost_row(f"{n}d", b) for n in args.regions for b in (None, 4)]
+        print("\nPer-step cost model of the simulation step (float32; tuning adds its per-TR work):")
+        cost_model.print_table(model_rows)
+        for r in rows:
+            r["cost_model"] = [m for m in model_rows if m["regions"] == r["regions"]]
     return rows
 
 
@@ -184,6 +195,7 @@ def main():
     c = sub.add_parser("cost")
     c.add_argument("--regions", type=int, nargs="+", default=[68, 84, 96, 192, 379])
     c.add_argument("--iterations", type=int, default=200)
+    c.add_argument("--cost", action="store_true", help="print the per-step cost model too")
     for sp in (q, c):
         sp.add_argument("--json", help="write the rows here")
     args = p.parse_args()

@@ -4,7 +4,10 @@ Times this plugin (float32 and float64), TVB's own Simulator and tvboptim
 (when installed) in the same run, after compilation / warm-up, and prints
 microseconds per integration step side by side with ratios.
 
-    python benchmarks/bench_simulate.py [--duration-ms 300000] [--tvb-ms 20000] [--json out.json]
+    python benchmarks/bench_simulate.py [--duration-ms 300000] [--tvb-ms 20000] [--json out.json] [--cost]
+
+``--cost`` also prints the per-step cost model (benchmarks/cost_model.py: flops, bytes, kernels and
+the implied GFLOP/s and GB/s) of our step in both precisions.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--tvb-ms", type=float, default=20000.0, help="TVB run length (its per-step cost is flat)")
     ap.add_argument("--json", help="write the rows here")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--cost", action="store_true", help="print the per-step cost model too")
     args = ap.parse_args(argv)
 
     rows = [time_ours(jnp.float32, args.duration_ms), time_ours(jnp.float64, args.duration_ms)]
@@ -73,10 +77,17 @@ def main(argv=None) -> dict:
     print(f"{'':46s}{'regions':>8s}{'us/step':>10s}{'x ours f64':>12s}")
     for r in rows:
         print(f"{r['name']:46s}{r['n_regions']:>8d}{r['us_per_step']:>10.2f}{r['us_per_step'] / ref:>12.2f}")
+    cost = []
+    if args.cost:
+        import cost_model
+
+        cost = [cost_model.cost_row("84", None, dtype=d) for d in (jnp.float32, jnp.float64)]
+        print("\nPer-step cost model of ours (kernels in the loop body, XLA's flops and bytes per step):")
+        cost_model.print_table(cost)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1, default=float)
-    return dict(rows=rows)
+            json.dump(rows + cost, fh, indent=1, default=float)
+    return dict(rows=rows, cost=cost)
 
 
 def _pick(r: dict) -> dict:
