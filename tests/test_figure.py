@@ -89,7 +89,7 @@ def test_coupling_maps_are_masked_off_sc_and_labelled(tiny_tree):
 def test_traces_state_their_window_and_target_says_what_it_is(tiny_tree):
     fig = results_figure(tiny_tree, n_display=90)
     (before,) = [ax.get_title() for ax in fig.axes if ax.get_title().startswith("FIC: Before Tuning")]
-    assert "first 360 ms, 0.5 TRs of the evaluation" in before  # dt 4 ms, TR 720 ms
+    assert "first 360 ms (0.5 TRs) of the 14.4 s evaluation" in before  # dt 4 ms, TR 720 ms
     assert any(ax.get_title() == "Target FC (given)" for ax in fig.axes)
     plt.close(fig)
     assert target_kind({"data_source": "dk_average"}) == "empirical"
@@ -102,3 +102,31 @@ def test_hemispheres_are_found_only_when_labels_tell_them():
     assert hemisphere_blocks(["lh.a", "lh.b", "rh.a", "rh.b"]) == [("L", 0, 2), ("R", 2, 4)]
     assert hemisphere_blocks(["L.A", "R.A", "L.B", "R.B"]) is None  # interleaved: no single split
     assert hemisphere_blocks(["a", "b", "c"]) is None
+
+
+def test_a_lopsided_coupling_scale_is_labelled_on_both_sides_of_its_centre():
+    """wLRE from 0.92 to 1.7 about 1 (a FIC+EIB run on dk_average): matplotlib's own ticks were 1.0 to 1.6 only,
+    the purple half of the bar (the weakened edges) unlabelled."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    from tvb_eib_plugin.plot import _two_sided_ticks
+
+    ticks = _two_sided_ticks(TwoSlopeNorm(vcenter=1.0, vmin=0.92, vmax=1.7))
+    below, above = ticks[ticks < 1.0], ticks[ticks > 1.0]
+    assert 1.0 in ticks and len(below) >= 1 and len(above) >= 1
+    assert below.min() >= 0.92 and above.max() <= 1.7
+    assert np.all(1.0 - below >= 0.2 * 0.08) and np.all(above - 1.0 >= 0.2 * 0.7)  # no label crowds the centre's
+    assert list(_two_sided_ticks(TwoSlopeNorm(vcenter=1.0, vmin=1 - 1e-6, vmax=1.7))) == [1.0, 1.25, 1.5]
+
+
+def test_coupling_colourbar_ticks_stay_inside_their_scale():
+    """A tick past the end of a TwoSlopeNorm's range leaves the colourbar empty (a NaN transform): seen on a
+    short run's wFFI (0.9608..1.0195 gave a tick at 0.96)."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    from tvb_eib_plugin.plot import _two_sided_ticks
+
+    rng = np.random.default_rng(0)
+    for lo, hi in [(0.9607694745063782, 1.0195106267929077), *rng.uniform([0.0, 1.0001], [0.9999, 3.0], (50, 2))]:
+        ticks = _two_sided_ticks(TwoSlopeNorm(vcenter=1.0, vmin=lo, vmax=hi))
+        assert np.all((ticks >= lo) & (ticks <= hi)) and 1.0 in ticks

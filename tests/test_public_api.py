@@ -130,3 +130,21 @@ def test_the_tour_runs_on_one_import_line(tmp_path):
     sim = eib.tvb.to_simulator(tuned, con.labels, deterministic=True, simulation_length=20.0)
     assert type(sim).__module__ == "tvb.simulator.simulator"
     assert eib.tvb.history_to_tvb(tuned, eib.initial_state(tuned)).shape == (1, 2, N, 1)
+
+
+X64 = """
+import logging, jax
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+import tvb_eib_plugin as eib
+print("import", jax.config.read("jax_enable_x64"))
+x = jax.numpy.ones(3)                                  # the user's own arrays before: float32, kept so
+net = eib.network_from_connectome(eib.load_dataset("dk_average"), delays=False)
+print("network", jax.config.read("jax_enable_x64"), net.dtype, x.dtype)
+"""
+
+
+def test_importing_leaves_jax_alone_and_building_a_network_asks_for_float64_saying_so():
+    out = subprocess.run([sys.executable, "-c", X64], capture_output=True, text=True, check=True)
+    printed = [ln for ln in out.stdout.split("\n") if ln.startswith(("import", "network"))]
+    assert printed == ["import False", "network True float64 float32"]
+    assert "enabling JAX's float64 support" in out.stderr + out.stdout  # said once, on the package's logger

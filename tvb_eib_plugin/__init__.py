@@ -6,14 +6,11 @@ and the TVB boundary ``eib.tvb`` (``eib.tvb.from_simulator``, ``eib.tvb.to_simul
 ``__all__`` lists the public names; the other names importable from here are kept for
 existing code (their submodules remain the place to import them from).
 
-Importing the package enables JAX's float64 support (``jax_enable_x64``) so
-that both precisions are available; every function takes or keeps the
-dtype of the model it is given.
+Importing the package leaves JAX's configuration alone; building a network (or scoring an FC)
+turns on JAX's float64 support (``jax_enable_x64``) once, with a note on the ``tvb_eib_plugin``
+logger, because FC windows and metrics accumulate in float64 (see ``_x64.py``); every function
+takes or keeps the dtype of the model it is given.
 """
-
-import jax
-
-jax.config.update("jax_enable_x64", True)
 
 from .adapters import (  # noqa: E402
     bold_from_tvb,

@@ -14,6 +14,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
+from ._x64 import ensure_x64
 from .bold import HRFBold, hrf_bold
 from .coupling import dual_coupling
 from .data import SHIPPED, Connectome, load_dataset, normalise_weights
@@ -74,8 +75,9 @@ def tvb_speed(conn) -> float:
     return float(speed[0])
 
 
-def connectome_from_tvb(conn, speed: float | None = None, fc=None) -> Connectome:
-    """A :class:`Connectome` from a TVB ``Connectivity`` (weights as stored, not normalised)."""
+def connectome_from_tvb(conn, speed: float | None = None, fc=None, name: str | None = None) -> Connectome:
+    """A :class:`Connectome` from a TVB ``Connectivity`` (weights as stored, not normalised), called
+    ``name`` (default: from the Connectivity's title, which TVB fills with its gid)."""
     speed = tvb_speed(conn) if speed is None else float(speed)
     return Connectome(
         labels=tuple(str(x) for x in conn.region_labels),
@@ -83,7 +85,7 @@ def connectome_from_tvb(conn, speed: float | None = None, fc=None) -> Connectome
         tract_lengths=np.asarray(conn.tract_lengths, dtype=np.float64),
         fc_target=fc,
         speed=speed,
-        name=f"tvb:{getattr(conn, 'title', None) or conn.number_of_regions}",
+        name=name or f"tvb:{getattr(conn, 'title', None) or conn.number_of_regions}",
     )
 
 
@@ -184,6 +186,7 @@ def network_from_tvb(
         monitor: TVB ``Bold`` (Volterra kernel); None: TR 720 ms.
         delays: use tract_lengths / speed as conduction delays (as TVB does).
     """
+    ensure_x64()
     con = connectivity if isinstance(connectivity, Connectome) else connectome_from_tvb(connectivity)
     n = con.n_regions
     overrides, G = _model_overrides(model, n)

@@ -1,9 +1,14 @@
 """The ``tvb-eib`` command.
 
     tvb-eib run [--experiment NAME] [--connectivity SRC] [--fc FILE] [-o results.nc] [--figure fig.png] ...
+    tvb-eib run ... --set fic_eib.eta_eib=0.01 --set coupling=0.3     (any routine hyperparameter or setting)
     tvb-eib cohort SUBJECT [SUBJECT ...] [--seeds 0 1 ...] [--out-dir DIR] [-o cohort.nc] ...
     tvb-eib cohort --twins N [--twin-of dk_average] ...
-    tvb-eib list
+    tvb-eib show results.nc [--figure fig.png]
+    tvb-eib list                                                       (experiments, routines and their parameters)
+
+Messages: progress and the fit table on stdout through the ``tvb_eib_plugin`` logger (-q: none, -v: debug
+lines too); warnings and errors on stderr, errors in the command's terms (its flags; see :mod:`cli_settings`).
 
 Exit status: 0 done; 2 bad input or usage (nothing computed); 3 the run diverged (saturated, NaN or runaway
 weights): the stages finished before it are written to the output file, the failed one marked.
@@ -12,6 +17,7 @@ weights): the stages finished before it are written to the output file, the fail
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -26,10 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment and write results.nc and a figure")
     _experiment_args(run)
-    run.add_argument("--connectivity", help="data set name, BIDS relmat folder or TVB connectivity .zip "
-                                            "(default: the experiment's, dk_average)")
-    run.add_argument("--fc", help="target FC file (.npy/.csv/.tsv/.mat); default: the connectivity's own")
-    run.add_argument("--seed", type=int, help="noise seed of the transient, routines and evaluations (default 0)")
+    run.add_argument("--connectivity", dest="connectome", metavar="SRC",
+                     help="data set name, BIDS relmat folder or TVB connectivity .zip (default: the experiment's, "
+                          "dk_average)")
+    run.add_argument("--fc", dest="fc_target", metavar="FILE",
+                     help="target FC file (.npy/.csv/.tsv/.mat); default: the connectivity's own")
+    run.add_argument("--seed", type=_seed, help="noise seed of the transient, routines and evaluations (default 0)")
     run.add_argument("-o", "--output", default="results.nc", help="results file (netCDF)")
     run.add_argument("--figure", default="results.png", help="figure file (PNG); '' to skip")
     _overwrite_arg(run)
@@ -40,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     cohort.add_argument("--twins", type=int, help="instead of subjects: this many twins of --twin-of (FC "
                                                    "simulated from a known truth), and a recovery report")
     cohort.add_argument("--twin-of", default="dk_average", help="connectivity the twins are made from")
-    cohort.add_argument("--seeds", type=int, nargs="+", default=[0], help="noise seeds (each subject runs each)")
+    cohort.add_argument("--seeds", type=_seed, nargs="+", default=[0], help="noise seeds (each subject runs each)")
     cohort.add_argument("--out-dir", help="run on Dask: batches on workers, each subject written here as it "
                                           "finishes; a stopped run started again resumes")
     cohort.add_argument("--workers", type=int, default=2, help="LocalCluster workers with --out-dir (2)")
@@ -71,18 +79,24 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
                    help="EI_Tuning_FIC_EIB_Optimization (the reference workflow) or Schirner2023 (the paper's fit)")
     p.add_argument("--variant", help="a variant of the experiment (Schirner2023: EI, E or global)")
     p.add_argument("--routines", nargs="+", help="routines to run (dependencies are added)")
-    p.add_argument("--fic-iterations", type=int, help="FIC iterations, one TR each (reference: 200)")
-    p.add_argument("--eib-iterations", type=int, help="FIC+EIB iterations, one TR each, without --stages "
-                                                        "(reference: 2000)")
-    p.add_argument("--eib-window", type=int, help="BOLD samples in the FIC+EIB FC window (default 150)")
+    # a flag that sets one routine hyperparameter says which in its dest ("routine.param", see cli_settings)
+    p.add_argument("--fic-iterations", type=int, dest="fic.n_iterations", metavar="N",
+                   help="FIC iterations, one TR each (reference: 200)")
+    p.add_argument("--eib-iterations", type=int, dest="fic_eib.n_iterations", metavar="N",
+                   help="FIC+EIB iterations, one TR each, without --stages (reference: 2000)")
+    p.add_argument("--eib-window", type=int, dest="fic_eib.window", metavar="N",
+                   help="BOLD samples in the FIC+EIB FC window (default 150)")
     p.add_argument("--stages", type=int, help="EIB in this many annealing stages (rate halving from "
                                               "--stage-eta, window doubling from --eib-window or 150)")
     p.add_argument("--stage-iterations", type=int, nargs="+",
                    help="TRs per annealing stage, or one number per stage (Schirner2023: 50000)")
     p.add_argument("--stage-eta", type=float, default=0.1, help="learning rate of the first stage (0.1)")
-    p.add_argument("--checkpoint", help="fic_eib checkpoint file: written during the run, resumed from if present")
-    p.add_argument("--gradient-steps", type=int, help="optimizer steps of gradient_eib (default 66)")
-    p.add_argument("--gradient-ms", type=float, help="simulated ms per gradient loss evaluation (default 300000)")
+    p.add_argument("--checkpoint", dest="fic_eib.checkpoint", metavar="FILE",
+                   help="fic_eib checkpoint file: written during the run, resumed from if present")
+    p.add_argument("--gradient-steps", type=int, dest="gradient_eib.n_steps", metavar="N",
+                   help="optimizer steps of gradient_eib (default 66)")
+    p.add_argument("--gradient-ms", type=float, dest="gradient_eib.duration_ms", metavar="MS",
+                   help="simulated ms per gradient loss evaluation (default 300000)")
     p.add_argument("--transient-ms", type=float, help="simulated before tuning, ms (reference: 300000)")
     p.add_argument("--eval-ms", type=float, help="length of each stage's evaluation simulation, ms "
                                                  "(reference: 300000)")
@@ -90,98 +104,143 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
                    help="use conduction delays from tract lengths, or not (--no-delays); default: the experiment's "
                         "(EI_Tuning_FIC_EIB_Optimization: none, Schirner2023: delays)")
     p.add_argument("--precision", choices=("float64", "float32"), help="floating point precision (default float32)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="any routine hyperparameter, ROUTINE.PARAM=VALUE (e.g. fic_eib.eta_eib=0.01), or experiment "
+                        "setting, NAME=VALUE (e.g. coupling=0.3, eval_discard=10); repeatable; `tvb-eib list` "
+                        "shows the names and defaults")
     talk = p.add_mutually_exclusive_group()
-    talk.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress; the final "
-                                                                 "table of each stage's fit is still printed")
-    talk.add_argument("-v", "--verbose", action="store_true", help="debug messages too (on a terminal: each chunk's "
-                                                                   "line above the live progress bar)")
+    talk.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors: no progress, no table "
+                                                                 "of the fit, no output paths")
+    talk.add_argument("-v", "--verbose", action="store_true", help="debug messages too: the resolved run and the "
+                                                                   "JAX devices, and on a terminal each chunk's line "
+                                                                   "above the live progress bar")
+
+
+def _seed(text: str) -> int:
+    """A noise seed: a whole number in [0, 2**31 - 1] (JAX's keys), refused by argparse naming its flag."""
+    value = int(text)
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to {2**31 - 1}, got {text}")
+    return value
+
+
+def _command_actions(command: str) -> list:
+    """The argparse actions of a subcommand: the one definition of its flags and what each sets."""
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]._actions
 
 
 def _overrides(args) -> dict:
-    out = {}
-    for key in ("transient_ms", "eval_ms", "seed", "precision", "routines"):
-        if getattr(args, key, None) is not None:
-            out[key] = getattr(args, key)
-    if args.delays is not None:
-        out["delays"] = args.delays
-    rs = {}
-    if args.fic_iterations is not None:
-        rs["fic"] = {"n_iterations": args.fic_iterations}
-    for key, value in (("n_iterations", args.eib_iterations), ("window", args.eib_window)):
-        if value is not None:
-            rs.setdefault("fic_eib", {})[key] = value
-    if args.stages is not None or args.stage_iterations is not None:
-        from tvb_eib_plugin.routines.schedule import annealing_schedule
+    """``run_experiment``'s overrides from the flags given and ``--set``, each setting given once."""
+    from tvb_eib_plugin.cli_settings import overrides
 
-        lengths = args.stage_iterations or [50000]
-        lengths = lengths * (args.stages or 6) if len(lengths) == 1 else lengths
-        if args.stages is not None and len(lengths) != args.stages:
-            from tvb_eib_plugin.validation import InputError
-
-            raise InputError(f"--stages {args.stages} but {len(lengths)} stage lengths given (--stage-iterations): "
-                             f"give one length for every stage, or {args.stages} lengths")
-        rs.setdefault("fic_eib", {})["schedule"] = annealing_schedule(
-            len(lengths), lengths, args.stage_eta, args.eib_window or 150)
-    if args.checkpoint:
-        rs.setdefault("fic_eib", {})["checkpoint"] = args.checkpoint
-    for key, value in (("n_steps", args.gradient_steps), ("duration_ms", args.gradient_ms)):
-        if value is not None:
-            rs.setdefault("gradient_eib", {})[key] = value
-    if rs:
-        out["routine_settings"] = rs
-    return out
+    return overrides(args, _command_actions(args.command))
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    with _command_output():
+        import jax
+
+        from tvb_eib_plugin.progress import verbosity
+
+        # the command's own process: float64 on from the start, without the note a library user gets
+        jax.config.update("jax_enable_x64", True)
+
+        try:
+            if args.command == "list":
+                return _list()
+            if args.command == "show":
+                return _show(args)
+            with verbosity(args.quiet, args.verbose):  # the progress goes through the tvb_eib_plugin logger
+                return _cohort(args) if args.command == "cohort" else _run(args)
+        except BrokenPipeError:  # `tvb-eib show r.nc | head`: the reader has what it wanted; no traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit fails too
+            return 1
+
+
+@contextlib.contextmanager
+def _command_output():
+    """The command's way of showing warnings, without TVB's notes; undone when it returns (a test, a notebook)."""
+    import logging
     import warnings
 
-    # TVB warns on import about an optional surface module the command never uses
-    warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
+    with warnings.catch_warnings():
+        # TVB warns on import about an optional surface module the command never uses
+        warnings.filterwarnings("ignore", message="Geodesic distance module is unavailable")
+        warnings.showwarning = _show_warning
+        import tvb_eib_plugin  # noqa: F401  (imports TVB, which sets its logger's level: set ours after it)
+
+        # TVB logs notes on optional parts of its files ("File 'hemispheres' not found in ZIP") to stdout,
+        # timestamped; its errors still show
+        tvb_log = logging.getLogger("tvb")
+        before = tvb_log.level
+        tvb_log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            tvb_log.setLevel(before)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as the command's user reads it: what and why, not the line of our source that raised it."""
+    print(f"tvb-eib: warning ({category.__name__}): {message}", file=sys.stderr if file is None else file)
+
+
+def _list() -> int:
     import tvb_eib_plugin as eib
-    from tvb_eib_plugin.experiment import EXPERIMENTS
-    from tvb_eib_plugin.progress import verbosity
+    from tvb_eib_plugin.cli_settings import experiment_fields, routine_params
+    from tvb_eib_plugin.experiment import EXPERIMENTS, ExperimentSettings
     from tvb_eib_plugin.routines import registered_routines
 
-    if args.command == "list":
-        for name, exp in EXPERIMENTS.items():
-            variants = f" (variants: {', '.join(exp.variants)})" if exp.variants else ""
-            print(f"experiment {name}{variants}")
-        for name, cls in registered_routines().items():
-            deps = f" (after {', '.join(cls.depends_on)})" if cls.depends_on else ""
-            print(f"routine {name}{deps}: {cls.summary}")
-        print("data sets:", ", ".join(eib.dataset_names()))
-        return 0
-    if args.command == "show":
-        return _show(args)
-    with verbosity(args.quiet, args.verbose):  # the progress goes through the tvb_eib_plugin logger
-        return _cohort(args) if args.command == "cohort" else _run(args)
+    for name, exp in EXPERIMENTS.items():
+        variants = f" (variants: {', '.join(exp.variants)})" if exp.variants else ""
+        print(f"experiment {name}{variants}")
+    print("  settings (--set NAME=VALUE):", ", ".join(f"{k}={getattr(ExperimentSettings(), k)}"
+                                                       for k in experiment_fields()))
+    for name, cls in registered_routines().items():
+        deps = f" (after {', '.join(cls.depends_on)})" if cls.depends_on else ""
+        print(f"routine {name}{deps}: {cls.summary}")
+        print(f"  parameters (--set {name}.PARAM=VALUE):",
+              ", ".join(f"{k}={t.default}" for k, t in routine_params(name).items()))
+    print("data sets:", ", ".join(eib.dataset_names()))
+    return 0
 
 
 def _run(args) -> int:
     import tvb_eib_plugin as eib
     from tvb_eib_plugin.experiment import run_experiment
+    from tvb_eib_plugin.progress import logger
 
     try:
         _check_outputs(args)
-        tree = run_experiment(args.experiment, variant=args.variant, connectome=args.connectivity, fc_target=args.fc,
-                              **_overrides(args))
+        overrides = _overrides(args)
+        _debug_request(args, dict(variant=args.variant, connectome=args.connectome, fc_target=args.fc_target,
+                                  **overrides))
+        tree = run_experiment(args.experiment, variant=args.variant, connectome=args.connectome,
+                              fc_target=args.fc_target, **overrides)
     except eib.InputError as err:
-        return _input_error(err)
+        return _input_error(err, args.command)
     except eib.SimulationDiverged as err:
         return _diverged(err, args)
-    if args.quiet:  # the log's closing table, which -q silenced with the progress
-        from tvb_eib_plugin.results import stage_summary
-
-        for name, corr, rmse in stage_summary(tree):
-            print(f"{name:14s} fc_corr={corr:.4f} fc_rmse={rmse:.4f}")
-    print(f"results: {_save(tree, args)}")
+    logger.info(f"results: {_save(tree, args)}")  # through the logger: -q silences it with the rest
     if args.figure:
         from tvb_eib_plugin.plot import results_figure
 
         results_figure(tree, args.figure)
-        print(f"figure: {args.figure}")
+        logger.info(f"figure: {args.figure}")
     return 0
+
+
+def _debug_request(args, request: dict) -> None:
+    """-v: the Python call the command makes (to repeat it in a notebook), and where JAX runs it."""
+    import jax
+
+    from tvb_eib_plugin.progress import logger
+
+    given = "".join(f", {k}={v!r}" for k, v in request.items() if v is not None)
+    logger.debug(f"tvb-eib: run_experiment({args.experiment!r}{given})")
+    logger.debug(f"tvb-eib: JAX {jax.__version__} on {jax.default_backend()}: {jax.devices()}")
 
 
 def _show(args) -> int:
@@ -230,8 +289,9 @@ def _check_outputs(args) -> None:
     check_output(args.output, "-o/--output", args.overwrite, "--overwrite")
     if getattr(args, "figure", None):
         check_output(args.figure, "--figure", args.overwrite, "--overwrite")
-    if args.checkpoint:  # written during the run, resumed from if there: it may exist
-        check_folder(os.path.dirname(os.path.abspath(args.checkpoint)), "--checkpoint")
+    checkpoint = getattr(args, "fic_eib.checkpoint")
+    if checkpoint:  # written during the run, resumed from if there: it may exist
+        check_folder(os.path.dirname(os.path.abspath(checkpoint)), "--checkpoint")
     if getattr(args, "out_dir", None):
         check_folder(args.out_dir, "--out-dir")
 
@@ -249,14 +309,22 @@ def _save(tree, args) -> str:
     return save_results(tree, path, overwrite=args.overwrite)
 
 
-def _input_error(err) -> int:
-    print(f"tvb-eib: error: {err}", file=sys.stderr)
+def _input_error(err, command: str | None = None) -> int:
+    """Bad input, named as the command's user gives it: the flags, not the Python arguments behind them."""
+    from tvb_eib_plugin.cli_settings import CliInputError, cli_names, in_cli_terms
+
+    message = str(err)
+    if command in ("run", "cohort") and not isinstance(err, CliInputError):
+        message = in_cli_terms(message, *cli_names(_command_actions(command)))
+    print(f"tvb-eib: error: {message}", file=sys.stderr)
     return EXIT_INPUT
 
 
 def _diverged(err, args) -> int:
     """Report a run that diverged, and write the stages finished before it (the failed one marked)."""
-    print(f"tvb-eib: error: {err}", file=sys.stderr)
+    from tvb_eib_plugin.cli_settings import cli_names, in_cli_terms
+
+    print(f"tvb-eib: error: {in_cli_terms(str(err), *cli_names(_command_actions(args.command)))}", file=sys.stderr)
     if err.results is not None:
         print(f"tvb-eib: the stages finished before {err.stage!r} and its partial history (status='failed') "
               f"are in {_save(err.results, args)}", file=sys.stderr)
@@ -267,13 +335,14 @@ def _cohort(args) -> int:
     import tvb_eib_plugin as eib
     from tvb_eib_plugin.cohort import tune_cohort
 
-    from tvb_eib_plugin.progress import log_info
+    from tvb_eib_plugin.progress import log_info, logger
 
     log = log_info  # -q / -v: the logger's level (main)
     try:
         if bool(args.twins) == bool(args.subjects):
             raise eib.InputError("give subjects, or --twins N (not both)")
         _check_outputs(args)
+        overrides = _overrides(args)  # bad settings refused before the twins are simulated
         if not args.out_dir:  # before the first computation (the twins' included): JAX reads it once
             from tvb_eib_plugin.batch import use_host_devices
 
@@ -285,7 +354,7 @@ def _cohort(args) -> int:
 
             subjects, truths = twin_cohort(eib.load_connectome(args.twin_of), args.twins,
                                            experiment=args.experiment, variant=args.variant)
-        common = dict(seeds=args.seeds, variant=args.variant, log=log, **_overrides(args))
+        common = dict(seeds=args.seeds, variant=args.variant, log=log, **overrides)
         if args.out_dir:
             from tvb_eib_plugin.distributed import tune_cohort_distributed
 
@@ -294,11 +363,11 @@ def _cohort(args) -> int:
         else:
             tree = tune_cohort(args.experiment, subjects, **common)
     except eib.InputError as err:
-        return _input_error(err)
+        return _input_error(err, args.command)
     except eib.SimulationDiverged as err:
         return _diverged(err, args)
-    print(f"results: {_save(tree, args)}")
-    if truths:
+    logger.info(f"results: {_save(tree, args)}")
+    if truths:  # printed even with -q: the recovery report is nowhere else
         from tvb_eib_plugin.twins import cohort_recovery
 
         stage = [name for name in tree.children if name != "integration"][-1]

@@ -32,7 +32,7 @@ from .progress import log_info
 from .experiment import (ExperimentSettings, prepare_inputs, provenance, configure_routines, failed_attrs,
                          get_experiment, run_stages, summarise)
 from .results import StageRecord, _attr_value, build_results
-from .routines import dependency_order
+from .plan import dependency_order
 from .routines.checkpoint import batch_path
 from .validation import InputError
 
@@ -140,12 +140,12 @@ def batch_checkpoints(settings: ExperimentSettings, subjects: Sequence[str], see
                       log) -> ExperimentSettings:
     """The settings with each routine's checkpoint file named after this batch's members
     (:func:`routines.checkpoint.batch_path`): batches, on one machine or on Dask workers, never share a file."""
-    named = {}
-    for name, values in settings.routine_settings.items():
-        if values.get("checkpoint"):
-            values = dict(values, checkpoint=batch_path(values["checkpoint"], subjects, seeds))
-            log(f"  {name} checkpoint of this batch: {values['checkpoint']}")
-        named[name] = values
+    named = {k: dict(v) for k, v in settings.routine_settings.items()}
+    for routine in settings.pipeline():  # a routine object's own checkpoint file as much as a setting's
+        if getattr(routine, "checkpoint", None):
+            path = batch_path(routine.checkpoint, subjects, seeds)
+            named.setdefault(routine.name, {})["checkpoint"] = path
+            log(f"  {routine.name} checkpoint of this batch: {path}")
     return dataclasses.replace(settings, routine_settings=named)
 
 
@@ -169,7 +169,8 @@ def member_stages(stages: list[StageRecord], b: int) -> list[StageRecord]:
         ev: Evaluation | None = st.evaluation
         out.append(dataclasses.replace(st, model=None if st.model is None else member(st.model, b),
                                        evaluation=None if ev is None else ev.member(b), history=history,
-                                       settings=settings))
+                                       settings=settings,
+                                       in_loop=None if st.in_loop is None else {k: v[b] for k, v in st.in_loop.items()}))
     return out
 
 
@@ -227,9 +228,11 @@ def _label(tree: xr.DataTree) -> xr.DataTree:
 def cohort_attrs(settings: ExperimentSettings, subjects: Sequence[Connectome], seeds, order, seconds: float,
                  devices: int) -> dict:
     """Root attrs of a cohort: the shared settings (seed per member), the subjects, the batch and its cost."""
-    attrs = provenance(dataclasses.replace(settings, seed=-1), "cohort", order, seconds)
-    s = dict(settings=dataclasses.asdict(settings))
+    attrs = provenance(settings, "cohort", order, seconds)
+    s = dict(settings=settings.record())
     s["settings"]["seed"] = SEED_NOTE
+    for values in s["settings"]["routine_settings"].values():
+        values["seed"] = SEED_NOTE
     attrs.update(s, data_source=[c.name for c in subjects], subjects=[c.name for c in subjects],
                  seeds=list(seeds), devices=devices, routines=list(dependency_order(list(order))))
     return {k: _attr_value(v) for k, v in attrs.items()}

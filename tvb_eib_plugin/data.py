@@ -311,7 +311,7 @@ def load_dataset(name: str = "dk_average", speed: float = 3.0) -> Connectome:
     if name in TVB_DATA:
         from .adapters import connectome_from_tvb, tvb_connectivity
 
-        return connectome_from_tvb(tvb_connectivity(name), speed=speed)
+        return connectome_from_tvb(tvb_connectivity(name), speed=speed, name=name)
     raise InputError(f"unknown data set {name!r}; known: {', '.join(dataset_names())}")
 
 
@@ -332,7 +332,7 @@ def load_connectome(
     elif str(source).endswith(".zip"):
         from .adapters import connectome_from_tvb, tvb_connectivity
 
-        con = connectome_from_tvb(tvb_connectivity(str(source)), speed=speed)
+        con = connectome_from_tvb(tvb_connectivity(str(source)), speed=speed, name=os.path.basename(str(source)))
     else:
         raise InputError(
             f"cannot read a connectome from {source!r}: give a data set name ({', '.join(dataset_names())}), "

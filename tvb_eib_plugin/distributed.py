@@ -187,7 +187,7 @@ def _claim(out_dir, settings: ExperimentSettings, seeds: tuple[int, ...]) -> Non
     """Write the run's manifest to ``out_dir``, or check that the one there is this run's."""
     os.makedirs(os.fspath(out_dir), exist_ok=True)
     path = os.path.join(os.fspath(out_dir), MANIFEST)
-    manifest = json.loads(json.dumps(dict(settings=dataclasses.asdict(settings), seeds=list(seeds)), default=str))
+    manifest = json.loads(json.dumps(dict(settings=settings.record(), seeds=list(seeds)), default=str))
     if os.path.exists(path):
         with open(path) as f:
             found = json.load(f)

@@ -13,25 +13,26 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-import time
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .cost import Stopwatch, cost_line, run_cost
 from .data import DK_AVERAGE_ATTRIBUTION, Connectome, load_connectome
 from .evaluation import evaluate
 from .memory import check_memory, run_memory
 from .network import NetworkModel, initial_state, network_from_connectome
 from .results import StageRecord, build_results
-from .routines import TuningState, dependency_order, get_routine
+from .plan import build_pipeline, dependency_order, routine_record
+from .routines import TuningState
 from .batch import member, stack_trees
 from .progress import log_info
 from .routines.fic import number
 from .routines.checkpoint import pipeline_inputs
 from .routines.registry import stage_key, stage_keys
-from .schirner2023 import schirner2023_settings
+from .schirner2023 import schirner2023_settings, schirner2023_text_settings
 from .divergence import SimulationDiverged
 from .simulate import simulate
 from .validation import InputError, check_fc, check_labels
@@ -52,15 +53,23 @@ class ExperimentSettings:
         scheme: "heun" (TVB's) or "euler" (Euler-Maruyama).
         bold: "hrf" (TVB's Volterra kernel) or "balloon" (Balloon-Windkessel ODE).
         coupling: the global coupling G, the starting value of every wLRE and wFFI entry.
+        feedforward: wFFI starts at feedforward * coupling (0: the original model without
+            feedforward inhibition, from the transient on).
+        delay_convention: delays in ms to steps, "tvb" or "schirner2023_c" (:func:`network.delay_steps`).
+        bold_order: the Balloon-Windkessel Euler step, "simultaneous" or "sequential" (the authors' code).
         transient_ms: simulated before tuning; its end state starts everything after.
         eval_ms: length of each stage's evaluation simulation; eval_discard: BOLD samples dropped.
-        routines: routines to run (dependencies are added and ordered).
-        routine_settings: per-routine hyperparameter overrides, e.g. {"fic": {"n_iterations": 50}}.
+        routines: the routines to run: routine objects (``FIC(n_iterations=150)``,
+            ``FICEIB(schedule=annealing_schedule(7, 4000))``, your own subclass) or registered
+            names (``"fic"``: its defaults); dependencies are added and ordered (:mod:`plan`).
+        routine_settings: parameter changes on top, by routine name, e.g. {"fic": {"n_iterations": 50}}
+            (what ``--set fic.n_iterations=50`` builds on the command line).
         seed: noise seed for the transient, the routines and the evaluations.
         precision: "float32" (default: measured on dk_average, seeds 0-2, the same fc_corr as
             float64 to 4 decimals in 0.74x the time) or "float64".
-        variants: named alternatives of the experiment, each a dict of settings to change
-            (e.g. ``{"E": {"routine_settings": {"fic_eib": {"tune": "lre"}}}}``).
+        variants: named alternatives of the experiment, each a function of the settings that
+            returns the variant's (``lambda s: s.with_routine("fic_eib", tune="lre")``) or a dict
+            of settings to change.
         variant: the variant this run uses ("" for the experiment as it is).
         published: stage -> (fc_corr, fc_rmse) published for the experiment on dk_average,
             printed beside ours.
@@ -77,11 +86,14 @@ class ExperimentSettings:
     scheme: str = "heun"
     bold: str = "hrf"
     coupling: float = 1.0
+    feedforward: float = 1.0
+    delay_convention: str = "tvb"
+    bold_order: str = "simultaneous"
     tr_ms: float = 720.0
     transient_ms: float = 300000.0
     eval_ms: float = 300000.0
     eval_discard: int = 20
-    routines: tuple[str, ...] = ("fic", "fic_eib")
+    routines: tuple = ("fic", "fic_eib")
     routine_settings: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     precision: str = "float32"
@@ -110,11 +122,33 @@ class ExperimentSettings:
             return self
         if variant not in self.variants:
             raise InputError(f"experiment {self.name!r} has no variant {variant!r}; known: {sorted(self.variants)}")
-        out = self.replace(**self.variants[variant])
+        change = self.variants[variant]
+        out = change(self) if callable(change) else self.replace(**change)
         # a variant that swaps routines drops the settings of those it no longer runs
-        kept = set(dependency_order(list(out.routines)))
+        kept = set(self.routine_names(out.routines))
         return dataclasses.replace(out, variant=variant,
                                    routine_settings={k: v for k, v in out.routine_settings.items() if k in kept})
+
+    def with_routine(self, name: str, **changes) -> "ExperimentSettings":
+        """A copy whose routine ``name`` gets parameter ``changes`` (merged into ``routine_settings``)."""
+        return self.replace(routine_settings={name: changes})
+
+    @staticmethod
+    def routine_names(routines) -> list[str]:
+        """The names of ``routines`` (objects or names) and their dependencies, in run order."""
+        return dependency_order(list(routines))
+
+    def pipeline(self) -> list:
+        """The configured routines this experiment runs, in dependency order; the plan is checked."""
+        return build_pipeline(self.routines, self.routine_settings, self.seed)
+
+    def record(self) -> dict:
+        """The settings as plain data for provenance: routines by name, each routine's full settings."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "variants"}
+        out["routines"] = self.routine_names(self.routines)
+        out["routine_settings"] = routine_record(self.pipeline())
+        out["variants"] = sorted(self.variants)
+        return out
 
     @property
     def dtype(self):
@@ -131,6 +165,7 @@ EXPERIMENTS: dict[str, ExperimentSettings] = {
     "EI_Tuning_FIC_EIB_Optimization": ExperimentSettings(routines=("fic", "fic_eib", "gradient_eib"),
                                                          published=PUBLISHED),
     "Schirner2023": ExperimentSettings(**schirner2023_settings()),
+    "Schirner2023Text": ExperimentSettings(**schirner2023_text_settings()),
 }
 
 
@@ -182,7 +217,8 @@ def experiment_network(settings: ExperimentSettings, con: Connectome) -> Network
         return network_from_connectome(con, normalise=settings.normalise, delays=settings.delays, dt=settings.dt,
                                        sigma_e=settings.sigma_e, sigma_i=settings.sigma_i, scheme=settings.scheme,
                                        bold=settings.bold, tr_ms=settings.tr_ms, wLRE=settings.coupling,
-                                       wFFI=settings.coupling, dtype=settings.dtype)
+                                       wFFI=settings.feedforward * settings.coupling, dtype=settings.dtype,
+                                       delay_convention=settings.delay_convention, bold_order=settings.bold_order)
     except ValueError as err:
         raise InputError(f"bad model settings: {err}") from None
 
@@ -216,25 +252,26 @@ def run_experiment(
     log = log or (lambda _: None)
     settings = experiment if isinstance(experiment, ExperimentSettings) else get_experiment(experiment)
     from_network = {"dataset", "normalise", "delays", "speed", "dt", "sigma_e", "sigma_i", "scheme", "bold",
-                    "coupling", "tr_ms", "precision"}
+                    "coupling", "feedforward", "delay_convention", "bold_order", "tr_ms", "precision"}
     if network is not None and from_network & set(overrides):
         raise InputError(f"{sorted(from_network & set(overrides))} come from the network you pass; "
                          "build the network with them instead")
     settings = settings.with_variant(variant).replace(**overrides)
     net, fc, labels, source, weights = prepare_inputs(settings, connectome, network, fc_target, labels)
-    order = dependency_order(list(settings.routines))
     routines = configure_routines(settings)
-    started = time.perf_counter()
+    order = [r.name for r in routines]
+    watch = Stopwatch()
     given_fc = fc_source(fc_target)
     try:
         stages = run_stages(settings, net, fc, routines, log, labels=labels)
     except SimulationDiverged as err:  # the stages finished before it, and the failed one's partial history
-        attrs = provenance(settings, source, order, time.perf_counter() - started, given_fc)
+        attrs = provenance(settings, source, order, watch.seconds()[0], given_fc)
         err.results = build_results(err.stages, labels, fc, weights, failed_attrs(attrs, err))
         raise
     # the published numbers belong to the data set's own FC: never print them beside a fit to another one
-    summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log)
-    attrs = provenance(settings, source, order, time.perf_counter() - started, given_fc)
+    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch)
+    summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log, cost)
+    attrs = provenance(settings, source, order, cost["wall_time_s"], given_fc, cost)
     return build_results(stages, labels, fc, weights, attrs)
 
 
@@ -249,10 +286,7 @@ def fc_source(fc_target) -> str | None:
 
 def configure_routines(settings: ExperimentSettings) -> list:
     """The experiment's routines with their settings, in dependency order; the plan is checked."""
-    routines = [_configure(n, settings) for n in dependency_order(list(settings.routines))]
-    for r in routines:
-        r.check_plan({x.name: x for x in routines})
-    return routines
+    return settings.pipeline()
 
 
 def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: list, log,
@@ -321,7 +355,7 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
         log(f"  evaluation ({settings.eval_ms / 1000:.0f} s, FC from BOLD[{settings.eval_discard}:]): "
             f"fc_corr={number(ev.fc_corr)}, fc_rmse={number(ev.fc_rmse)}")
         stages.append(StageRecord(routine.name, current.model, ev, result.history, result.settings, result.seconds,
-                                  result.history_dim))
+                                  result.history_dim, in_loop=result.in_loop))
     return stages
 
 
@@ -347,34 +381,57 @@ def failed_attrs(attrs: dict, err: SimulationDiverged) -> dict:
     return dict(attrs, status="failed", failed_stage=err.stage, error=str(err), error_type=type(err).__name__)
 
 
-def summarise(stages: list[StageRecord], settings: ExperimentSettings, source: str, order, log) -> None:
-    """The closing table of the log: each stage's fit (a batch: mean [min..max]) beside the published one."""
+def summarise(stages: list[StageRecord], settings: ExperimentSettings, source: str, order, log,
+              cost: dict | None = None) -> None:
+    """The closing table of the log: each stage's fit (a batch: mean [min..max]) beside the published one
+    (only for the data set and the experiment it was published for), and what the run cost."""
+    published = published_stages(settings) if source == "dk_average" else set()
     _banner(log, f"  Algorithms complete. Results: {order}")
-    log(f"  {'stage':14s}{'fc_corr':>9s} {'fc_rmse':>9s}   published (fc_corr, fc_rmse)")
+    log("  fc_corr, fc_rmse: a fresh evaluation run; in-loop: the tuning's last FC window (RMSE over all entries)")
+    log(f"  {'stage':14s}{'fc_corr':>9s} {'fc_rmse':>9s} {'in-loop r':>10s} {'rmse':>7s}   published (fc_corr, fc_rmse)")
     for st in stages:
-        pub = settings.published.get(st.name) if source == "dk_average" else None
-        log(f"  {st.name:14s}{number(st.evaluation.fc_corr):>9s} {number(st.evaluation.fc_rmse):>9s}   {pub or ''}")
+        pub = settings.published.get(st.name) if st.name in published else None
+        loop = st.in_loop or {}
+        r, e = (number(loop[k]) if k in loop else "" for k in ("fc_corr", "fc_rmse"))
+        log(f"  {st.name:14s}{number(st.evaluation.fc_corr):>9s} {number(st.evaluation.fc_rmse):>9s} {r:>10s} {e:>7s}"
+            f"   {pub or ''}")
+    if cost:
+        log(cost_line(cost))
     _banner(log, "Experiment complete.")
 
 
-def _configure(name: str, settings: ExperimentSettings):
-    unknown = set(settings.routine_settings) - set(dependency_order(list(settings.routines)))
-    if unknown:
-        raise InputError(f"routine_settings for {sorted(unknown)}, which this run does not include")
-    overrides = dict(settings.routine_settings.get(name, {}))
-    overrides.setdefault("seed", settings.seed)
-    try:
-        return get_routine(name)(**overrides)
-    except Exception as err:  # neotraits reports bad names and out-of-range values
-        raise InputError(f"bad settings for routine {name!r} ({overrides}): {err}") from None
+def published_stages(settings: ExperimentSettings) -> set[str]:
+    """The stages whose published numbers compare with this run: the named experiment's model settings
+    (seed and precision aside), and the stage's routine and those before it set as the named ones are
+    (a shortened run is not the published one)."""
+    named = EXPERIMENTS.get(settings.name)
+    if named is None or not settings.published:
+        return set()
+    named = named.with_variant(settings.variant)
+    loose = {"seed", "precision", "variant", "published", "routines", "routine_settings"}
+    mine, theirs = settings.record(), named.record()
+    if {k: v for k, v in mine.items() if k not in loose} != {k: v for k, v in theirs.items() if k not in loose}:
+        return set()
+
+    def plain(values: dict) -> dict:
+        return {k: v for k, v in values.items() if k not in ("seed", "log_every")}
+
+    same = set()
+    for name in mine["routines"]:  # in run order: a stage compares only if every stage before it does
+        if name not in theirs["routine_settings"] or (
+                plain(mine["routine_settings"][name]) != plain(theirs["routine_settings"][name])):
+            break
+        same.add(name)
+    return same | ({"integration"} if same or not mine["routines"] else set())
 
 
-def provenance(settings: ExperimentSettings, source: str, order, seconds: float, given_fc: str | None = None) -> dict:
+def provenance(settings: ExperimentSettings, source: str, order, seconds: float, given_fc: str | None = None,
+               cost: dict | None = None) -> dict:
     from . import __version__
 
     attrs = {
         "experiment": settings.name,
-        "settings": dataclasses.asdict(settings),
+        "settings": settings.record(),
         "routines": list(order),
         "data_source": source,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -387,4 +444,5 @@ def provenance(settings: ExperimentSettings, source: str, order, seconds: float,
         attrs["data_attribution"] = DK_AVERAGE_ATTRIBUTION
     if given_fc is not None:  # the target is not the data set's own FC (the figure titles it "given")
         attrs["fc_source"] = given_fc
+    attrs.update(cost or {})
     return attrs

@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ._x64 import ensure_x64
+
 
 def fc(bold: jax.Array) -> jax.Array:
     """FC: Pearson correlation between regions over time, diagonal 0.
@@ -16,6 +18,7 @@ def fc(bold: jax.Array) -> jax.Array:
         (N, N) correlation matrix.  A region with a constant signal correlates
         0 with every other (instead of NaN).
     """
+    ensure_x64()
     x = bold - bold.mean(axis=0)
     norm = jnp.sqrt(jnp.sum(x * x, axis=0))
     x = x / jnp.maximum(norm, jnp.finfo(x.dtype).tiny)
@@ -36,6 +39,7 @@ def fc_corr(fc_sim: jax.Array, fc_target: jax.Array, entries: str = "upper") -> 
     each pair of regions once; ``"all"`` uses every entry, diagonal zeros
     included, as the reference workflow does (it reads slightly higher).
     """
+    ensure_x64()
     if entries == "upper":
         iu = jnp.triu_indices(fc_sim.shape[-1], k=1)
         return _pearson(fc_sim[iu], fc_target[iu])
@@ -46,6 +50,7 @@ def fc_corr(fc_sim: jax.Array, fc_target: jax.Array, entries: str = "upper") -> 
 
 def fc_rmse(fc_sim: jax.Array, fc_target: jax.Array) -> jax.Array:
     """Root mean square difference over all entries of the two FC matrices."""
+    ensure_x64()
     return jnp.sqrt(jnp.mean((fc_sim - fc_target) ** 2))
 
 

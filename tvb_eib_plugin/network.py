@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._x64 import ensure_x64
 from .balloon import BalloonBold, BalloonState, balloon_bold
 from .bold import BoldState, HRFBold, bold_init, hrf_bold
 from .coupling import DualCoupling, dual_coupling
@@ -90,6 +91,7 @@ def network_model(
         delay_convention: how delays in ms become steps, see :func:`delay_steps`.
         node_overrides: node parameters (see :data:`model.PARAMETERS`).
     """
+    ensure_x64()
     from .validation import check_weights
 
     weights = check_weights(weights, "weights")

@@ -152,22 +152,41 @@ def _coupling_map(ax, fig, tree, stage, var, labels, blocks, title):
     eps = 1e-6 * max(1.0, abs(centre))  # the colour scale spans the data, however lopsided about the centre
     norm = TwoSlopeNorm(vcenter=centre, vmin=min(float(on.min()), centre - eps),
                         vmax=max(float(on.max()), centre + eps))
-    return _image(ax, fig, np.ma.masked_where(~edges, w), W_CMAP, norm, f"scale factor (white: {centre:g}, untuned)",
-                  labels, blocks, title)
+    im = _image(ax, fig, np.ma.masked_where(~edges, w), W_CMAP, norm, f"scale factor (white: {centre:g}, untuned)",
+                labels, blocks, title)
+    ticks = _two_sided_ticks(norm)
+    # labels with no more digits than the ticks need: long ones starve the constrained layout of width
+    im.colorbar.set_ticks(ticks, labels=[f"{t:.3g}" for t in ticks])
+    return im
+
+
+def _two_sided_ticks(norm) -> np.ndarray:
+    """Colourbar ticks on both sides of a TwoSlopeNorm's centre: matplotlib's own locator spaces them evenly in
+    value, which leaves the shorter side of a lopsided scale (wLRE 0.3..1..1.7 drawn half and half) bare."""
+    from matplotlib.ticker import MaxNLocator
+
+    lo, mid, hi = norm.vmin, norm.vcenter, norm.vmax
+    wide = 1e-3 * max(1.0, abs(mid))  # a side only as wide as the scale's guard against a flat map: no ticks
+    ticks = [mid]
+    for a, b in ((lo, mid), (mid, hi)):
+        if b - a > wide:  # each side is half the bar: a tick within a fifth of it from the centre crowds its label
+            # only ticks inside the scale: one past its end breaks the colourbar's transform (NaN, an empty bar)
+            ticks += [t for t in MaxNLocator(3).tick_values(a, b) if a <= t <= b and abs(t - mid) >= 0.2 * (b - a)]
+    return np.unique(np.round(ticks, 10))
 
 
 def _window(ev, n_display):
-    """The S_e trace to draw and the words for its time window."""
+    """The S_e trace to draw and the words for its time window: the start of the evaluation (which is all
+    of it that the results keep), and how long the evaluation was, so no one takes the one for the other."""
     tr = ev["S_e_trace"] if n_display is None else ev["S_e_trace"].isel(time=slice(0, n_display))
     t = tr["time"].values
     dt = float(t[1] - t[0]) if len(t) > 1 else float(t[0])
     span = dt * len(t)
     bt = ev["bold_time"].values
-    trs = f", {span / float(bt[1] - bt[0]):.3g} TRs" if len(bt) > 1 else ""
-    total = dt * ev.sizes["time"]
-    scope = "all" if len(t) == ev.sizes["time"] else "first"
-    return tr, f"S_e, {scope} {_duration(span)}{trs} of the evaluation" + (
-        "" if scope == "all" else f" (of {_duration(total)} stored)")
+    trs = f" ({span / float(bt[1] - bt[0]):.3g} TRs)" if len(bt) > 1 else ""
+    total = ev.attrs.get("duration_ms")
+    return tr, f"first {_duration(span)}{trs} of the " + (f"{_duration(float(total))} " if total else "") + (
+        "evaluation")  # S_e: the y axis says it
 
 
 def _duration(ms: float) -> str:

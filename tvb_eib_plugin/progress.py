@@ -16,8 +16,9 @@ imported (a handler or a level of its own) is left as it is.
 :class:`ChunkProgress` is what :func:`routines.loop.run_chunks` shows of a
 loop: "compiling..." before the first chunk and the compile time after it, then
 per chunk n/total, the rate and the ETA (compile time excluded); on a terminal
-one live tqdm line per loop, elsewhere (a log file, a notebook's captured
-output, CI) a plain line per chunk.
+one live tqdm line per loop (named by its stage, with as many of the chunk
+line's fields as leave the bar room: the fit's first), elsewhere (a log file,
+a notebook's captured output, CI) a plain line per chunk.
 """
 
 from __future__ import annotations
@@ -125,17 +126,37 @@ def _rate(rate: float, unit: str) -> str:
 
 
 _COUNT = re.compile(r"^\s*\d+/\d+: ")  # a line's own n/total: the bar shows it
+# a chunk line's "name=value" fields; a batch's " [min..max]" after a value is left to the log lines
+_FIELD = re.compile(r"(\w+)=([^,()\[\]]+?)(?:\s*\[[^\]]*\])?(?=,|\)|$)")
+MIN_BAR = 8  # columns the bar itself keeps, however long the line beside it
+_FIRST = ("loss", "fc_corr")  # the fields that say how a fit goes, shown before the others when room is short
+_SLACK = 2  # for the rate or the times growing a digit after the postfix is cut to size
+
+
+def bar_postfix(line: str, room: int) -> str:
+    """What of a chunk line fits beside a live bar in ``room`` columns: its ``name=value`` fields (the line as
+    it is if it has none), the fit's first, whole fields only, so that no value is cut to a wrong number."""
+    pairs = sorted(_FIELD.findall(line), key=lambda pair: pair[0] not in _FIRST)  # stable: the line's order else
+    fields = [f"{name}={value.strip()}" for name, value in pairs] or [_COUNT.sub("", line).strip()]
+    shown = ""
+    for field in fields:
+        longer = f"{shown}, {field}" if shown else field
+        if len(longer) > room:
+            break
+        shown = longer
+    return shown
 
 
 class ChunkProgress:
     """The progress of one loop of ``total`` iterations, ``first`` of them done before (a resumed run).
 
     ``log`` is the runner's ``log=``: the package logger (:func:`log_info`) draws a
-    live bar on a terminal; any other callable gets plain lines.
+    live bar on a terminal, titled ``desc`` (the stage: keep it short); any other
+    callable gets plain lines.
     """
 
-    def __init__(self, log: Callable[[str], None], total: int, first: int = 0, unit: str = "it"):
-        self.log, self.total, self.first, self.unit = log, total, first, unit
+    def __init__(self, log: Callable[[str], None], total: int, first: int = 0, unit: str = "it", desc: str = ""):
+        self.log, self.total, self.first, self.unit, self.desc = log, total, first, unit, desc
         self.live = log is log_info and _live_terminal()
         self.bar = None
         self.start = time.perf_counter()
@@ -159,22 +180,34 @@ class ChunkProgress:
         if self.live:
             if line:
                 logger.debug(line)
-            postfix = _COUNT.sub("", line or "").strip()
             if self.bar is None:  # drawn after the first chunk: tqdm's rate then leaves the compilation out
                 # the size as shutil finds it: a terminal that reports none (0x0) gets 80x24, not a hidden bar
-                size = shutil.get_terminal_size()
-                self.bar = tqdm(total=self.total, initial=done, unit=self.unit, file=sys.stdout, ncols=size.columns,
-                                nrows=size.lines, leave=True, postfix=postfix or None)
+                screen = shutil.get_terminal_size()
+                self.bar = tqdm(total=self.total, initial=done, unit=self.unit, file=sys.stdout, desc=self.desc or None,
+                                ncols=screen.columns, nrows=screen.lines, leave=True)
             else:
-                self.bar.set_postfix_str(postfix, refresh=False)
                 self.bar.update(size)
+            self.bar.set_postfix_str(bar_postfix(line or "", self._room(done)))
             return
         if line:
             self.log(f"{line}  ({self.timing(done)})")
 
+    def _room(self, done: int) -> int:
+        """Columns left for the postfix: the line's width less its other text and a bar of MIN_BAR."""
+        # with our rate, which tqdm itself shows only from its second refresh on ("?it/s" before)
+        bare = self.bar.format_meter(**dict(self.bar.format_dict, ncols=0, postfix=None, rate=self.rate(done)))
+        return self.bar.ncols - len(bare) - len("||") - MIN_BAR - len(", ") - _SLACK
+
+    def rate(self, done: int) -> float:
+        """Iterations per second so far, compilation excluded."""
+        return (done - self.first) / self._running()
+
+    def _running(self) -> float:
+        return max(time.perf_counter() - self.start - self.compile_s, 1e-9)
+
     def timing(self, done: int) -> str:
         """The rate so far (compilation excluded) and the ETA, or the time taken once done."""
-        running = max(time.perf_counter() - self.start - self.compile_s, 1e-9)
+        running = self._running()
         rate = (done - self.first) / running
         if done >= self.total:
             return f"{_rate(rate, self.unit)}, {tqdm.format_interval(running)} in all"

@@ -30,7 +30,7 @@ from .data import Connectome
 from .experiment import ExperimentSettings, experiment_network
 from .metrics import fc
 from .network import initial_state
-from .routines import TuningState, get_routine
+from .routines import TuningState
 from .routines.registry import stage_key
 from .simulate import simulate
 from .validation import InputError
@@ -111,7 +111,10 @@ def twin_subject(
                              wFFI=np.where(edges, G * np.exp(-log_ratio / 2), G))
     sim = simulate(net, initial_state(net, stage_key(seed, "twin transient")), settings.transient_ms).state
     if truth is None:  # J_i: where the experiment's own FIC puts it under the drawn coupling
-        fic = get_routine("fic")(**{**settings.routine_settings.get("fic", {}), "n_iterations": fic_iterations})
+        # the experiment's FIC, with its own seed (0 unless routine_settings give one), for as many TRs as asked
+        seed_fic = settings.routine_settings.get("fic", {}).get("seed", 0)
+        fic = next(r for r in settings.with_routine("fic", n_iterations=fic_iterations, seed=seed_fic).pipeline()
+                   if r.name == "fic")
         done = fic.run(TuningState(net, sim), None, {}, lambda _: None).state
         net, sim = done.model, done.sim
     run = simulate(net, sim.with_key(stage_key(seed, "twin data")), duration_ms)

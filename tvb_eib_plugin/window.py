@@ -21,6 +21,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from ._x64 import ensure_x64
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +56,7 @@ class FCWindow:
 
 def window_init(samples: jax.Array, capacity: int, length: int) -> FCWindow:
     """A window holding the last ``capacity`` of ``samples`` (M, N), with FC over the last ``length``."""
+    ensure_x64()
     if not 0 < length <= capacity:
         raise ValueError(f"window length {length} must be within 1..capacity ({capacity})")
     samples = jnp.asarray(samples, jnp.float64)

@@ -10,6 +10,10 @@ A routine is written for one unbatched network, in the optax / equinox manner:
 - ``phases(dtype)``: the :class:`Phase` s the iterations come in (one, or a schedule's stages);
 - ``finish(carry, start)``: the :class:`TuningState` it hands on.
 
+Two optional hooks: ``phase_start(carry, index)`` turns the carry a phase starts from (e.g. a restart of
+the simulation at every schedule stage; default: unchanged), and ``in_loop(carry, target_fc)`` measures
+the final carry (e.g. the fit of the routine's own FC window), kept in :attr:`StageResult.in_loop`.
+
 :func:`drive` then runs any such routine: the ``vmap`` over the members of a batch (compiled once
 per routine configuration and reused across runs), chunking with progress, NaN / saturation /
 runaway checks, history thinning (``record_every``), and checkpoint and resume (``checkpoint``)
@@ -25,9 +29,10 @@ from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..batch import member, stack_trees
-from ..divergence import SimulationDiverged
+from ..divergence import SimulationDiverged, tuning_check
 from .checkpoint import check_checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 from .loop import CheckFn, run_chunks, stack_records
 from .registry import Routine, StageResult, TuningState
@@ -59,6 +64,10 @@ class IterativeRoutine(Routine):
     def phases(self, dtype) -> Sequence[Phase]:
         return (Phase(self.n_iterations),)
 
+    def simulated_ms(self, model) -> float:
+        """One TR per iteration (routines that simulate otherwise say so)."""
+        return sum(p.iterations for p in self.phases(model.dtype)) * model.bold.period_ms
+
     def config(self, model) -> tuple:
         """The settings that select a compilation (hashable), for ``model``; the default: none."""
         return ()
@@ -71,12 +80,26 @@ class IterativeRoutine(Routine):
         model, sim, window = carry
         return TuningState(model, sim, start.seeds, window=window)
 
-    def progress_line(self, done: int, total: int, last: dict) -> str | None:
+    def phase_start(self, carry, index: int):
+        """The carry phase ``index`` starts from, given the one the phase before left (one network, traceable).
+
+        Called at the start of every phase, also the first and one a resumed run starts at its beginning;
+        not when a run resumes inside a phase (its checkpoint holds the carry after this).
+        """
+        return carry
+
+    def in_loop(self, carry, target_fc) -> dict | None:
+        """Measures of the final carry of one network (name -> scalar), e.g. the fit of its FC window; None: none."""
         return None
 
+    def progress_line(self, done: int, total: int, last: dict) -> str | None:
+        """The line logged after each chunk (the driver adds the rate and ETA); ``last``: the last records."""
+        return f"  {done}/{total}"
+
     def check(self, carry) -> CheckFn | None:
-        """What makes a chunk's result meaningless (saturation, runaway weights), given the starting carry."""
-        return None
+        """What makes a chunk's result meaningless, given the starting carry; the default: regions pinned at
+        0 or 1 throughout a chunk's ``mean_S_e`` records (NaN / inf in any record is always checked)."""
+        return tuning_check()
 
     def begin_log(self, start, phases: Sequence[Phase]) -> str | None:
         return None
@@ -134,6 +157,8 @@ def drive(routine: IterativeRoutine, start: TuningState, target_fc, log: Callabl
     seconds = 0.0
     for index in range(position["stage"], len(phases)):
         first = position["done"] if index == position["stage"] else 0
+        if first == 0:
+            carry = _phase_start(routine, carry, index, start.batched)
         carry, history, sec = _run_phase(routine, fn, config, carry, phases, index, first, target, parts, log, ckpt)
         parts.append(history)
         seconds += sec
@@ -141,13 +166,29 @@ def drive(routine: IterativeRoutine, start: TuningState, target_fc, log: Callabl
     if line:
         log(line)
     return StageResult(routine.name, routine.finish(carry, start), stack_records(parts), routine.settings(), seconds,
-                       routine.history_dim)
+                       routine.history_dim, _in_loop(routine, carry, target, start.batched))
 
 
 def member_state(start: TuningState, b: int) -> TuningState:
     """Member ``b`` of a batched tuning state, as one network (its seed kept)."""
     return TuningState(member(start.model, b), member(start.sim, b), None, start.inputs,
                        None if start.window is None else member(start.window, b))
+
+
+def _phase_start(routine: IterativeRoutine, carry, index: int, batched: bool):
+    """``routine.phase_start`` on one network or on each member of a batch (skipped when it is the identity)."""
+    if type(routine).phase_start is IterativeRoutine.phase_start:
+        return carry
+    fn = functools.partial(routine.phase_start, index=index)
+    return jax.vmap(fn)(carry) if batched else fn(carry)
+
+
+def _in_loop(routine: IterativeRoutine, carry, target, batched: bool) -> dict | None:
+    """``routine.in_loop`` of the final carry as numpy ((B,) arrays for a batch); None without a target."""
+    if target is None or type(routine).in_loop is IterativeRoutine.in_loop:
+        return None
+    out = jax.vmap(routine.in_loop)(carry, target) if batched else routine.in_loop(carry, target)
+    return None if out is None else {k: np.asarray(v) for k, v in out.items()}
 
 
 def _run_phase(routine, fn, config, carry, phases, index, first, target, parts, log, ckpt):
@@ -172,7 +213,8 @@ def _run_phase(routine, fn, config, carry, phases, index, first, target, parts, 
             chunk, carry, phase.iterations, every,
             lambda done, last: routine.progress_line(offset + done, offset + phase.iterations, last), log,
             first=first, thin=getattr(routine, "record_every", 1), after_chunk=after if ckpt else None,
-            check=routine.check(carry), fix=routine.fix, unit=routine.unit)
+            check=routine.check(carry), fix=routine.fix, unit=routine.unit,
+            desc=routine.name if len(phases) == 1 else f"{routine.name} {index + 1}/{len(phases)}")
     except SimulationDiverged as err:  # the routine's history so far: earlier phases, then this one's
         err.partial = stack_records(parts + [_shifted(err.partial or {}, offset)])
         raise

@@ -14,6 +14,13 @@ feedforward inhibition shrinks, scaled by the region's row RMSE::
 the window come from a schedule (:mod:`schedule`): the reference workflow's
 single warm-up stage, or the paper's staged annealing.  Long runs write
 checkpoints and resume from them (:mod:`checkpoint`).
+
+``restart="per_stage"`` runs each stage as the authors' released program runs
+one invocation: the neural state, the delay history and the Balloon state
+start again at rest (S_e = S_i = 0.001), the FC window empty, FIC throughout,
+and no EIB step until the window plus ``lead_in`` TRs have passed (the rate
+is 0 there); the stage's ``iterations`` include those TRs, as the program's
+stage length does.  The weights, J_i and the noise stream carry on.
 """
 
 from __future__ import annotations
@@ -29,11 +36,11 @@ from tvb.basic.neotraits.api import Attr
 from ..coupling import effective
 from ..divergence import tuning_check
 from ..metrics import RMSE_DIAGONALS, fc_corr, fc_rmse, rowwise_rmse, with_diagonal
-from ..network import NetworkModel, SimState
+from ..network import NetworkModel, SimState, initial_state
 from ..outputs import check_folder
 from ..simulate import tr_step
 from ..validation import InputError
-from ..window import window_fc, window_init, window_push, window_rebuild, window_samples
+from ..window import FCWindow, window_fc, window_init, window_push, window_rebuild, window_samples
 from .driver import IterativeRoutine, Phase
 from .fic import activity_fields, activity_records, check_target, fic_step, number, rule_trait
 from .registry import BoundedFloat, BoundedInt, TuningState, register
@@ -41,6 +48,8 @@ from .schedule import EIBStage, as_schedule, warmup_schedule
 
 MASKS = ("all", "sc")
 TUNED = ("both", "lre")
+#: "continuous": one run through all stages; "per_stage": each stage restarts the simulation (the released code)
+RESTARTS = ("continuous", "per_stage")
 
 
 def eib_update(wLRE: jax.Array, wFFI: jax.Array, fc_sim: jax.Array, fc_target: jax.Array, eta,
@@ -71,7 +80,8 @@ class EIBPhase:
     """The traced hyperparameters of one EIB stage (arrays, so a new stage does not compile again).
 
     ``stage``: its 0-based index; ``eta``, ``warmup``, ``iterations``, ``window``: the
-    :class:`EIBStage`'s; ``eta_fic``, ``target``: FIC's; ``rmse_scale``: the row-RMSE factor.
+    :class:`EIBStage`'s; ``eta_fic``, ``target``: FIC's; ``rmse_scale``: the row-RMSE factor;
+    ``hold``: the stage's first iterations without EIB (window + lead-in after a restart, else 0).
     """
 
     stage: jax.Array
@@ -82,11 +92,21 @@ class EIBPhase:
     eta_fic: jax.Array
     target: jax.Array
     rmse_scale: jax.Array
+    hold: jax.Array
 
 
 def stage_rate(k: jax.Array, hp: EIBPhase) -> jax.Array:
-    """The rate at 0-based iteration ``k`` of a stage: eta, ramped up over the stage if it warms up."""
-    return jnp.where(hp.warmup, warmup_rate(k, hp.iterations, hp.eta), hp.eta)
+    """The rate at 0-based iteration ``k`` of a stage: eta, ramped up over the stage if it warms up; 0 while held."""
+    rate = jnp.where(hp.warmup, warmup_rate(k, hp.iterations, hp.eta), hp.eta)
+    return jnp.where(k < hp.hold, jnp.zeros_like(rate), rate)
+
+
+def restarted(model: NetworkModel, sim: SimState, window: FCWindow, length: int) -> tuple:
+    """(sim, window) as a new run of the released program starts: S_e = S_i = 0.001 with that constant
+    delay history, the Balloon state at rest, the window empty (FC over its last ``length`` samples);
+    the noise key carries on, so a restarted stage draws new noise."""
+    empty = window_init(jnp.zeros((0, window.ring.shape[-1]), jnp.float64), window.capacity, length)
+    return initial_state(model, sim.key), empty
 
 
 def fic_eib_chunk(config: tuple[str, str, str], carry, ks: jax.Array, hp: EIBPhase, fc_target):
@@ -111,12 +131,20 @@ def fic_eib_chunk(config: tuple[str, str, str], carry, ks: jax.Array, hp: EIBPha
         wLRE, wFFI = eib_update(model.coupling.wLRE, model.coupling.wFFI, fc_win, fc_target, eta, mask,
                                 hp.rmse_scale, tune, diagonal)
         model = model.with_tuned(J_i=J_i, wLRE=wLRE, wFFI=wFFI)
-        records = dict(activity_records(rec), J_i=J_i, fc_corr=fc_corr(fc_win, fc_target),
+        records = dict(activity_records(rec), J_i=J_i, fc_corr=_window_corr(fc_win, fc_target),
                        fc_rmse=fc_rmse(fc_win, fc_target), fc_mean=_mean_offdiag(fc_win), eta_eib=eta,
                        stage=hp.stage)
         return (model, sim, window), records
 
     return jax.lax.scan(body, (model, sim, window), ks)
+
+
+def _window_corr(fc_win: jax.Array, fc_target: jax.Array) -> jax.Array:
+    """fc_corr of the window FC, 0 where that FC is finite but constant: a window of one or two samples just
+    after a restart (all zeros, or every pair at r = 1) correlates with nothing, as :func:`metrics.fc` gives a
+    constant signal r = 0, not NaN.  A NaN FC (a diverged simulation) stays NaN."""
+    r = fc_corr(fc_win, fc_target)
+    return jnp.where(jnp.isnan(r) & jnp.all(jnp.isfinite(fc_win)), jnp.zeros_like(r), r)
 
 
 def _mean_offdiag(m: jax.Array) -> jax.Array:
@@ -157,6 +185,13 @@ class FICEIB(IterativeRoutine):
     rmse_diagonal = _choice(RMSE_DIAGONALS, "given", "row RMSE diagonal",
                             "the simulated FC's diagonal in the row RMSE: 'given' (0), 'one', or 'one_but_last' "
                             "(its released code: 1 but for the last region)")
+    restart = _choice(RESTARTS, "continuous", "restart",
+                      "'continuous': one simulation through all stages; 'per_stage': each stage starts the "
+                      "simulation again at rest with an empty window, EIB held for window + lead_in TRs (the "
+                      "authors' released code, one run per stage)")
+    lead_in = BoundedInt(50, 0, 10**6, label="lead-in",
+                         doc="with restart='per_stage': TRs after the first full window before the first EIB step "
+                             "(the released code: 50), counted inside the stage's iterations")
     log_every = BoundedInt(100, 1, 10**7, label="log every",
                            doc="iterations per compiled chunk, and between progress lines")
     record_every = BoundedInt(1, 1, 10**7, label="record every",
@@ -184,7 +219,9 @@ class FICEIB(IterativeRoutine):
                              f"({self.log_every})")
         first = self.stages()[0].window
         fic = plan.get("fic")
-        if fic is not None and fic.n_iterations < first:
+        if self.restart == "per_stage":
+            self._check_lead_in()
+        elif fic is not None and fic.n_iterations < first:
             raise InputError(
                 f"fic runs {fic.n_iterations} iterations but fic_eib starts from a window of its last "
                 f"{first} BOLD samples: run fic for at least {first} iterations or set a smaller "
@@ -192,12 +229,25 @@ class FICEIB(IterativeRoutine):
         if self.checkpoint:  # written during the run: a folder that cannot take it fails now, not hours in
             check_folder(os.path.dirname(os.path.abspath(self.checkpoint)), f"{self.name} checkpoint")
 
+    def _check_lead_in(self) -> None:
+        """Every restarted stage must reach an EIB step: its iterations past its window + lead-in."""
+        for index, st in enumerate(self.stages()):
+            if st.iterations <= st.window + self.lead_in:
+                raise InputError(
+                    f"{self.name}: stage {index + 1} restarts and holds EIB for its window ({st.window}) + lead_in "
+                    f"({self.lead_in}) TRs, but runs {st.iterations}: it would never tune. Lengthen it to more "
+                    f"than {st.window + self.lead_in} iterations, shorten its window, or use restart='continuous'")
+
     def settings(self) -> dict:
         out = super().settings()
         out["schedule"] = [dataclasses.asdict(s) for s in self.stages()]
         return out
 
     def begin_log(self, start, phases) -> str:
+        if self.restart == "per_stage":
+            return (f"Running {self.name} algorithm for {sum(p.iterations for p in phases)} iterations in "
+                    f"{len(phases)} stage(s), each from rest with an empty window, EIB after window + "
+                    f"{self.lead_in} TRs")
         held = 0 if start.window is None else int(np.min(start.window.count))  # BOLD samples pushed so far
         return (f"Running {self.name} algorithm for {sum(p.iterations for p in phases)} iterations in "
                 f"{len(phases)} stage(s)...\n  Using passed bold buffer ({held} samples, using last "
@@ -207,6 +257,8 @@ class FICEIB(IterativeRoutine):
         """(model, sim, window): the window holds the BOLD samples the routine before left (FIC's)."""
         stages = self.stages()
         first, capacity = stages[0].window, self.window_capacity()
+        if self.restart == "per_stage":  # phase_start empties it: only its shape matters here
+            return start.model, start.sim, window_init(jnp.zeros((0, start.model.n_regions)), capacity, first)
         held = 0 if start.window is None else min(int(start.window.count), start.window.capacity)
         if held < first:
             raise InputError(
@@ -223,11 +275,29 @@ class FICEIB(IterativeRoutine):
             hp = EIBPhase(stage=jnp.asarray(index, jnp.int32), eta=jnp.asarray(stage.eta, dtype),
                           warmup=jnp.asarray(stage.warmup), iterations=jnp.asarray(stage.iterations, dtype),
                           window=jnp.asarray(stage.window, jnp.int32), eta_fic=jnp.asarray(self.eta_fic, dtype),
-                          target=jnp.asarray(self.target, dtype), rmse_scale=jnp.asarray(self.rmse_scale, dtype))
+                          target=jnp.asarray(self.target, dtype), rmse_scale=jnp.asarray(self.rmse_scale, dtype),
+                          hold=jnp.asarray(self._hold(stage), jnp.int32))
             title = (f"  stage {index + 1}/{len(stages)}: {stage.iterations} iterations, eta={stage.eta:g}, "
                      f"window={stage.window}") if len(stages) > 1 else None
             out.append(Phase(stage.iterations, hp, title))
         return out
+
+    def _hold(self, stage: EIBStage) -> int:
+        return stage.window + self.lead_in if self.restart == "per_stage" else 0
+
+    def phase_start(self, carry, index: int):
+        if self.restart == "continuous":
+            return carry
+        model, sim, window = carry
+        sim, window = restarted(model, sim, window, self.stages()[index].window)
+        return model, sim, window
+
+    def in_loop(self, carry, target_fc) -> dict:
+        """The fit of the last in-loop window (the authors' program's reported r): fc_corr over the upper
+        triangle, fc_rmse over all entries as :func:`metrics.fc_rmse` (the program's: upper triangle)."""
+        model, _, window = carry
+        fc_win, target = window_fc(window).astype(model.dtype), jnp.asarray(target_fc).astype(model.dtype)
+        return {"fc_corr": fc_corr(fc_win, target), "fc_rmse": fc_rmse(fc_win, target)}
 
     def config(self, model) -> tuple:
         return (self.rule, self.tune, self.mask, self.rmse_diagonal)

@@ -12,12 +12,15 @@ scored against the target.  The best G, with its J_i, is the result.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..divergence import ActivitySaturated, pinned
 from ..metrics import fc, fc_corr, fc_rmse
+from ..network import NetworkModel, SimState
 from ..simulate import run_trs
 from .fic import check_target, fic_chunk, rule_trait
 from .loop import run_chunks
@@ -50,55 +53,95 @@ class GlobalCoupling(Routine):
     def check_plan(self, plan) -> None:
         check_target(self.rule, self.target, self.name)
 
+    def simulated_ms(self, model) -> float:
+        return self.n_values * (self.fic_iterations + self.score_iterations) * model.bold.period_ms
+
     def run(self, start: TuningState, target_fc, previous, log) -> StageResult:
         self.check_plan({})
-        model, dtype, n = start.model, start.model.dtype, start.model.n_regions
         G = np.linspace(self.g_min, self.g_max, self.n_values)
-        ones = jnp.ones((n, n), dtype)
-        models = jax.vmap(lambda g: model.with_tuned(wLRE=g * ones, wFFI=self.feedforward * g * ones))(
-            jnp.asarray(G, dtype))
-        sim = self.stage_sim(start)
-        sims = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (self.n_values,) + x.shape), sim)
-        eta, target = jnp.asarray(self.eta_fic, dtype), jnp.asarray(self.target, dtype)
         log(f"Running {self.name}: {self.n_values} values of G in [{self.g_min:g}, {self.g_max:g}] side by side, "
             f"FIC for {self.fic_iterations} TRs each, then {self.score_iterations} TRs scored")
-
-        def fic_part(carry, first, size):
-            (m, s), rec = jax.vmap(lambda m, s: fic_chunk(m, s, eta, target, size, self.rule))(*carry)
-            return (m, s), {"mean_S_e": rec["mean_S_e"]}
-
-        (models, sims), _, t_fic = run_chunks(
-            fic_part, (models, sims), self.fic_iterations, self.log_every,
-            lambda done, last: f"  FIC {done}/{self.fic_iterations}", log)
-
-        def score_part(carry, first, size):
-            m, s = carry
-            s, rec = jax.vmap(lambda m_, s_: run_trs(m_, s_, size))(m, s)
-            return (m, s), {"bold": jnp.swapaxes(rec.bold, 0, 1), "mean_S_e": jnp.swapaxes(rec.mean_S[:, :, 0], 0, 1)}
-
-        (models, sims), scored, t_score = run_chunks(
-            score_part, (models, sims), self.score_iterations, self.log_every,
-            lambda done, last: f"  scoring {done}/{self.score_iterations}", log)
-        target_fc = jnp.asarray(target_fc, jnp.float64)
-        bold = jnp.asarray(scored["bold"][self.discard:], jnp.float64)  # (T, n_values, N)
-        fcs = jax.vmap(fc, in_axes=1)(bold)
-        corr = np.asarray(jax.vmap(lambda f: fc_corr(f, target_fc))(fcs))
-        rmse = np.asarray(jax.vmap(lambda f: fc_rmse(f, target_fc))(fcs))
-        # a G whose activity pins a region at 0 or 1 scores that region's flat BOLD: no fit, never the best
-        high, low = pinned(np.asarray(scored["mean_S_e"])[self.discard:])
-        saturated = (high | low).any(axis=-1)
-        corr = np.where(saturated, np.nan, corr)
+        sweep = sweep_coupling(start.model, self.stage_sim(start), target_fc, G, feedforward=self.feedforward,
+                               rule=self.rule, eta=self.eta_fic, target=self.target,
+                               fic_iterations=self.fic_iterations, score_iterations=self.score_iterations,
+                               discard=self.discard, log_every=self.log_every, log=log, name=self.name)
+        corr = sweep.fc_corr
         if np.all(np.isnan(corr)):
             raise ActivitySaturated(
                 f"every G of the sweep [{self.g_min:g}, {self.g_max:g}] pins S_e at 0 or 1 in some region, or leaves "
                 "the FC undefined, while it is scored: sweep lower couplings (g_min, g_max)")
         best = int(np.nanargmax(corr))
-        for g, c, r, sat in zip(G, corr, rmse, saturated):
-            note = "   (saturated: excluded)" if sat else "   <- best" if g == G[best] else ""
-            log(f"  G={g:.3f}: fc_corr={c:.4f}, fc_rmse={r:.4f}{note}")
-        pick = lambda tree: jax.tree_util.tree_map(lambda x: x[best], tree)
-        history = {"G": G, "fc_corr": corr, "fc_rmse": rmse, "J_i": np.asarray(models.node.J_i),
-                   "mean_S_e": np.asarray(scored["mean_S_e"]).mean(axis=0)}
+        log_sweep(sweep, best, log)
+        history = {"G": G, "fc_corr": corr, "fc_rmse": sweep.fc_rmse, "J_i": np.asarray(sweep.models.node.J_i),
+                   "mean_S_e": sweep.mean_S_e}
         log(f"{self.name} complete! G = {G[best]:.3f}")
-        return StageResult(self.name, TuningState(pick(models), pick(sims)), history, self.settings(),
-                           t_fic + t_score, history_dim="G")
+        return StageResult(self.name, TuningState(*sweep.pick(best)), history, self.settings(),
+                           sweep.seconds, history_dim="G")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """What :func:`sweep_coupling` measured at each G (leading axis of every array: the G values).
+
+    ``fc_corr`` is NaN where ``saturated`` (a region pinned at S_e 0 or 1 while scored: its BOLD is flat).
+    """
+
+    G: np.ndarray
+    fc_corr: np.ndarray
+    fc_rmse: np.ndarray
+    saturated: np.ndarray
+    mean_S_e: np.ndarray  # (n_values, N): each region's mean S_e over the scored TRs
+    models: NetworkModel  # after FIC, stacked over G
+    sims: SimState
+    seconds: float
+
+    def pick(self, k: int) -> tuple[NetworkModel, SimState]:
+        """The model (its J_i after FIC) and the simulation state at the ``k``-th G."""
+        return jax.tree_util.tree_map(lambda x: x[k], (self.models, self.sims))
+
+
+def sweep_coupling(model: NetworkModel, sim: SimState, target_fc, G, *, feedforward: float, rule: str, eta: float,
+                   target: float, fic_iterations: int, score_iterations: int, discard: int, log_every: int,
+                   log, name: str) -> Sweep:
+    """Every G of ``G`` side by side in one vmapped run: wLRE = G, wFFI = feedforward * G on every entry,
+    FIC (``rule``, ``eta``, ``target``) for ``fic_iterations`` TRs, then ``score_iterations`` TRs of BOLD whose
+    FC (the first ``discard`` samples dropped) is scored against ``target_fc``.  All start from ``sim``."""
+    dtype, n, k = model.dtype, model.n_regions, len(G)
+    ones = jnp.ones((n, n), dtype)
+    models = jax.vmap(lambda g: model.with_tuned(wLRE=g * ones, wFFI=feedforward * g * ones))(jnp.asarray(G, dtype))
+    sims = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k,) + x.shape), sim)
+    eta, target = jnp.asarray(eta, dtype), jnp.asarray(target, dtype)
+
+    def fic_part(carry, first, size):
+        (m, s), rec = jax.vmap(lambda m, s: fic_chunk(m, s, eta, target, size, rule))(*carry)
+        return (m, s), {"mean_S_e": rec["mean_S_e"]}
+
+    (models, sims), _, t_fic = run_chunks(
+        fic_part, (models, sims), fic_iterations, log_every,
+        lambda done, last: f"  FIC {done}/{fic_iterations}", log, desc=f"{name} FIC")
+
+    def score_part(carry, first, size):
+        m, s = carry
+        s, rec = jax.vmap(lambda m_, s_: run_trs(m_, s_, size))(m, s)
+        return (m, s), {"bold": jnp.swapaxes(rec.bold, 0, 1), "mean_S_e": jnp.swapaxes(rec.mean_S[:, :, 0], 0, 1)}
+
+    (models, sims), scored, t_score = run_chunks(
+        score_part, (models, sims), score_iterations, log_every,
+        lambda done, last: f"  scoring {done}/{score_iterations}", log, desc=f"{name} scoring")
+    target_fc = jnp.asarray(target_fc, jnp.float64)
+    bold = jnp.asarray(scored["bold"][discard:], jnp.float64)  # (T, n_values, N)
+    fcs = jax.vmap(fc, in_axes=1)(bold)
+    corr = np.asarray(jax.vmap(lambda f: fc_corr(f, target_fc))(fcs))
+    rmse = np.asarray(jax.vmap(lambda f: fc_rmse(f, target_fc))(fcs))
+    # a G whose activity pins a region at 0 or 1 scores that region's flat BOLD: no fit, never the best
+    high, low = pinned(np.asarray(scored["mean_S_e"])[discard:])
+    saturated = (high | low).any(axis=-1)
+    return Sweep(np.asarray(G), np.where(saturated, np.nan, corr), rmse, saturated,
+                 np.asarray(scored["mean_S_e"]).mean(axis=0), models, sims, t_fic + t_score)
+
+
+def log_sweep(sweep: Sweep, best: int, log) -> None:
+    """One line per G: its fit, and which one is the best or excluded."""
+    for g, c, r, sat in zip(sweep.G, sweep.fc_corr, sweep.fc_rmse, sweep.saturated):
+        note = "   (saturated: excluded)" if sat else "   <- best" if g == sweep.G[best] else ""
+        log(f"  G={g:.3f}: fc_corr={c:.4f}, fc_rmse={r:.4f}{note}")

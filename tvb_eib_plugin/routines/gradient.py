@@ -25,13 +25,14 @@ convolution (:func:`bold.bold_from_steps`) rather than a ring buffer per TR.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import optax
 from tvb.basic.neotraits.api import Attr
 
-from ..adjoint import heun_trajectory
+from ..adjoint import heun_noisy
 from ..bold import HRFBold, bold_from_steps
 from ..coupling import effective
 from ..divergence import tuning_check
@@ -91,22 +92,53 @@ def simulate_S_e(model: NetworkModel, sim: SimState, n_tr: int, checkpoint: bool
     def one_tr(carry, _):
         integ, key = carry
         key, sub = jax.random.split(key)
-        z = draw_noise(model.integrator, sub, n_steps, n, model.dtype)
-        if fast:
-            zeros = jnp.zeros((n_steps, n), model.dtype)
-            z_e, z_i = (zeros if x is None else x for x in z)
-            S_e, S_i = heun_trajectory(model.node, ec.stacked, model.dt, integ.S_e, integ.S_i, z_e, z_i)
+        if fast:  # the same numbers as integrate's, with the noise drawn again on the way back
+            S_e, S_i = heun_noisy(model.node, ec.stacked, model.integrator, integ.S_e, integ.S_i, sub, n_steps)
             integ = IntegratorState(S_e=S_e[-1], S_i=S_i[-1], history=None, step=integ.step + n_steps)
         else:
+            z = draw_noise(model.integrator, sub, n_steps, n, model.dtype)
             integ, (S_e, _) = integrate(model.node, ec, model.integrator, integ, z, n_steps)
         return (integ, key), S_e
 
-    # The hand-written adjoint keeps only the trajectories (about 2 MB per simulated
-    # minute at 84 regions), so recomputation would only cost time; autodiff keeps
-    # ~20 residuals per step, so it recomputes each TR on the way back.
+    # The hand-written adjoint keeps only the trajectories (about 2 MB per simulated minute at 84
+    # regions in float64), so recomputation would only cost time; autodiff keeps ~20 residuals per
+    # step, so it recomputes each TR on the way back.
     body = jax.checkpoint(one_tr) if checkpoint and not fast else one_tr
     _, S_e = jax.lax.scan(body, (sim.integ, sim.key), None, length=n_tr)
     return S_e.reshape(n_tr * n_steps, n)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def observe(cfg: HRFBold, state, S_e: jax.Array, tail_steps: int) -> tuple[jax.Array, jax.Array]:
+    """BOLD of a whole S_e series (:func:`bold.bold_from_steps`) and the mean S_e over its last
+    ``tail_steps`` steps, (N,).
+
+    Their reverse mode writes the one cotangent of S_e in place (the tail's added into the BOLD
+    kernel's), where autodiff of the two adds two series-sized cotangents into a third (50 MB
+    each at 5 minutes, 84 regions, float64)."""
+    return bold_from_steps(cfg, state, S_e), S_e[-min(tail_steps, S_e.shape[0]):].mean(axis=0)
+
+
+def _observe_fwd(cfg, state, S_e, tail_steps):
+    return observe(cfg, state, S_e, tail_steps), (cfg, state, S_e)
+
+
+def _observe_bwd(tail_steps, res, ct):
+    cfg, state, S_e = res
+    ct_bold, ct_tail = ct
+    tail_steps = min(tail_steps, S_e.shape[0])
+    _, vjp = jax.vjp(lambda c, st, x: bold_from_steps(c, st, x), cfg, state, S_e)
+    d_cfg, d_state, d_S_e = vjp(ct_bold)
+    # added to the last whole TRs only (a slice updated in place; the whole series would be copied)
+    per_tr, n = cfg.steps_per_tr, S_e.shape[-1]
+    m = min(-(-tail_steps // per_tr), S_e.shape[0] // per_tr)
+    in_tail = jnp.arange(m * per_tr) >= m * per_tr - tail_steps
+    add = jnp.where(in_tail[:, None], (ct_tail / tail_steps).astype(S_e.dtype), 0).reshape(m, per_tr, n)
+    d_S_e = d_S_e.reshape(-1, per_tr, n).at[-m:].add(add).reshape(S_e.shape)
+    return d_cfg, d_state, d_S_e
+
+
+observe.defvjp(_observe_fwd, _observe_bwd)
 
 
 def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.Array, ls: LossSettings) -> dict:
@@ -122,10 +154,10 @@ def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.
         return jax.tree_util.tree_map(jnp.mean, terms)
     m = with_params(model, p)
     S_e = simulate_S_e(m, sim, ls.n_tr, ls.checkpoint, ls.adjoint)
-    bold = bold_from_steps(m.bold, sim.bold, S_e)
+    bold, tail = observe(m.bold, sim.bold, S_e, ls.activity_steps)
     fc_sim = fc(bold[ls.discard:].astype(jnp.float64))
     rmse = fc_rmse(fc_sim, fc_target)
-    activity = jnp.mean((S_e[-ls.activity_steps:].mean(axis=0) - ls.target) ** 2)
+    activity = jnp.mean((tail - ls.target) ** 2)
     return dict(loss=rmse + ls.activity_weight * activity, fc_rmse=rmse, activity=activity,
                 fc_corr=fc_corr(fc_sim, fc_target))
 
@@ -133,6 +165,31 @@ def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.
 def loss(p: FitParams, model, sim, fc_target, ls: LossSettings):
     terms = loss_terms(p, model, sim, fc_target, ls)
     return terms["loss"], terms
+
+
+def value_and_grad(p: FitParams, model, sim, fc_target, ls: LossSettings):
+    """``((loss, terms), grads)`` of :func:`loss`, what one optimizer step needs.
+
+    With ``ls.noise_samples > 1`` the samples' values and gradients are computed one after
+    another (``lax.scan``) and averaged, rather than side by side (``vmap``): only one sample's
+    trajectories are alive at a time (half the memory at 2 samples) and on a CPU it is faster too.
+    The samples and their keys are those of :func:`loss_terms`; the mean is taken in another order
+    of operations, so it equals the side-by-side one to float rounding (bit for bit at 2 samples:
+    halving is exact).
+    """
+    grad = jax.value_and_grad(loss, has_aux=True)
+    if ls.noise_samples == 1:
+        return grad(p, model, sim, fc_target, ls)
+    one = dataclasses.replace(ls, noise_samples=1)
+
+    def add(total, key):
+        return jax.tree_util.tree_map(jnp.add, total, grad(p, model, sim.with_key(key), fc_target, one)), None
+
+    keys = jax.random.split(sim.key, ls.noise_samples)
+    zero = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                  jax.eval_shape(grad, p, model, sim.with_key(keys[0]), fc_target, one))
+    total, _ = jax.lax.scan(add, zero, keys)
+    return jax.tree_util.tree_map(lambda x: x / ls.noise_samples, total)
 
 
 def project(p: FitParams) -> FitParams:
@@ -153,7 +210,7 @@ def optimizer_chunk(config, carry, ks: jax.Array, params, fc_target):
     def body(carry, k):
         p, opt_state = carry
         s = sim.with_key(jax.random.fold_in(sim.key, k)) if resample_noise else sim
-        (_, terms), grads = jax.value_and_grad(loss, has_aux=True)(p, model, s, fc_target, ls)
+        (_, terms), grads = value_and_grad(p, model, s, fc_target, ls)
         updates, opt_state = optimizer.update(grads, opt_state, p)
         return (project(optax.apply_updates(p, updates)), opt_state), terms
 
@@ -233,6 +290,10 @@ class GradientEIB(IterativeRoutine):
 
     def phases(self, dtype):
         return (Phase(self.n_steps),)
+
+    def simulated_ms(self, model) -> float:
+        """Each step simulates the loss's TRs once per noise sample (forward; the reverse pass comes on top)."""
+        return self.n_steps * self.loss_settings(model).n_tr * model.bold.period_ms * self.noise_samples
 
     def config(self, model) -> tuple:
         return (self.optimizer_in_use(), self.loss_settings(model), self.resample_noise)

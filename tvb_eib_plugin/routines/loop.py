@@ -36,6 +36,7 @@ def run_chunks(
     check: CheckFn | None = None,
     fix: str = "lower the learning rates or check the starting parameters",
     unit: str = "it",
+    desc: str = "",
 ) -> tuple[Any, dict[str, np.ndarray], float]:
     """Run ``chunk(carry, first_iteration, size)`` until ``n_iterations`` are done.
 
@@ -58,6 +59,7 @@ def run_chunks(
             chunk (e.g. to write a checkpoint); ``history()`` stacks the records
             of this call so far, so chunks that need none pay nothing.
         unit: what an iteration is called in the rate ("it", "step").
+        desc: the live bar's title (the routine, and its stage).
 
     Returns (carry, history of the iterations run here, seconds).
     """
@@ -70,7 +72,7 @@ def run_chunks(
     t0 = time.perf_counter()
     parts: list[dict] = []
     done = first
-    progress = ChunkProgress(log, n_iterations, first, unit)
+    progress = ChunkProgress(log, n_iterations, first, unit, desc)
     progress.begin()
     try:
         for size in sizes[list(bounds).index(first):]:

@@ -107,6 +107,8 @@ class StageResult:
         settings: the hyperparameters used.
         seconds: wall time of the routine, compilation included.
         history_dim: name of the history's leading axis ("iteration", or "step" for optimizers).
+        in_loop: measures of the routine's final state (name -> value; (B,) for a batch), e.g. the fit of
+            its last in-loop FC window (``fc_corr``, ``fc_rmse``); None: the routine has none.
     """
 
     name: str
@@ -115,6 +117,7 @@ class StageResult:
     settings: dict
     seconds: float = 0.0
     history_dim: str = "iteration"
+    in_loop: dict | None = None
 
 
 Log = Callable[[str], None]
@@ -142,6 +145,10 @@ class Routine(HasTraits):
     def window_capacity(self) -> int:
         """BOLD samples this routine needs in the window it starts from (or keeps for the next); 0: none."""
         return 0
+
+    def simulated_ms(self, model: NetworkModel) -> float:
+        """Simulated time (ms) this routine runs for one network of ``model``'s kind (its cost)."""
+        return 0.0
 
     def settings(self) -> dict:
         """The hyperparameters as a plain dict."""
@@ -189,19 +196,22 @@ def registered_routines() -> dict[str, type[Routine]]:
     return dict(_REGISTRY)
 
 
-def dependency_order(names: list[str]) -> list[str]:
-    """``names`` plus their dependencies, each after what it depends on."""
+def dependency_order(specs) -> list[str]:
+    """The names of ``specs`` (routine names or routine objects) plus their dependencies, each after
+    what it depends on; a routine object's class answers for its own dependencies (it need not be
+    registered)."""
+    classes = {s.name: type(s) for s in specs if not isinstance(s, str)}
     order: list[str] = []
 
     def visit(name: str, path: tuple[str, ...]):
         if name in path:
-            raise ValueError(f"dependency cycle: {' -> '.join(path + (name,))}")
+            raise InputError(f"dependency cycle: {' -> '.join(path + (name,))}")
         if name in order:
             return
-        for dep in get_routine(name).depends_on:
+        for dep in (classes.get(name) or get_routine(name)).depends_on:
             visit(dep, path + (name,))
         order.append(name)
 
-    for n in names:
-        visit(n, ())
+    for s in specs:
+        visit(s if isinstance(s, str) else s.name, ())
     return order
