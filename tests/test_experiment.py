@@ -36,6 +36,10 @@ def test_reference_log_follows_the_seed(reference):
         assert expected in text
     assert sum(ln.startswith("  ") and "/200: mean_S_e=" in ln for ln in lines) == 20
     assert sum("/2000: fc_corr=" in ln for ln in lines) == 20
+    # the reference's own settings: its published numbers beside its stages (FIC and FIC+EIB as published)
+    table = lines[lines.index(next(ln for ln in lines if "published (fc_corr" in ln)):]
+    assert any(ln.strip().startswith("fic ") and "(0.136, 0.276)" in ln for ln in table), table
+    assert any(ln.strip().startswith("fic_eib ") and "(0.689, 0.172)" in ln for ln in table), table
 
 
 def test_results_are_labelled_and_survive_netcdf(reference, tmp_path, dk):

@@ -11,16 +11,14 @@ objects, with their FC.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import os
 from typing import Callable, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .cost import Stopwatch, cost_line, run_cost
-from .data import DK_AVERAGE_ATTRIBUTION, Connectome, load_connectome
+from .cost import Stopwatch, run_cost
+from .data import Connectome, load_connectome
+from .report import banner, failed_attrs, fc_source, provenance, summarise  # noqa: F401  (cohort imports them here)
 from .evaluation import evaluate
 from .memory import check_memory, run_memory
 from .network import NetworkModel, initial_state, network_from_connectome
@@ -175,12 +173,6 @@ def get_experiment(name: str) -> ExperimentSettings:
     return EXPERIMENTS[name]
 
 
-def _banner(log, text):
-    log("\n" + "=" * 60)
-    log(text)
-    log("=" * 60)
-
-
 def prepare_inputs(settings: ExperimentSettings, connectome, network, fc_target, labels):
     """Resolve the network, the target FC and the region labels; all checks before compiling."""
     if network is not None:
@@ -270,18 +262,10 @@ def run_experiment(
         raise
     # the published numbers belong to the data set's own FC: never print them beside a fit to another one
     cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch)
-    summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log, cost)
+    summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log, cost,
+              published_stages(settings) if source == "dk_average" else set())
     attrs = provenance(settings, source, order, cost["wall_time_s"], given_fc, cost)
     return build_results(stages, labels, fc, weights, attrs)
-
-
-def fc_source(fc_target) -> str | None:
-    """Where a target FC passed in by the user came from (None: the connectome's own)."""
-    if fc_target is None:
-        return None
-    if isinstance(fc_target, (str, os.PathLike)):
-        return f"file {os.fspath(fc_target)}"
-    return "an array passed as fc_target"
 
 
 def configure_routines(settings: ExperimentSettings) -> list:
@@ -309,7 +293,7 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
     if settings.transient_ms < net.bold.period_ms:
         raise InputError(f"transient_ms={settings.transient_ms:g} is shorter than one TR ({net.bold.period_ms:g} ms); "
                          "lengthen it (CLI --transient-ms)")
-    _banner(log, "STEP 1: Running simulation...")
+    banner(log, "STEP 1: Running simulation...")
     log(f"  Simulation period: {settings.eval_ms} ms, dt: {net.dt} ms")
     log(f"  Transient period: {settings.transient_ms} ms")
     if seeds is None:
@@ -333,7 +317,7 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
         raise stage_failed(err, [], StageRecord("integration", net, None), labels)
     log("  Simulation complete.")
 
-    _banner(log, "STEP 2: Running algorithms...")
+    banner(log, "STEP 2: Running algorithms...")
     log(f"  Algorithms to run (dependency order): {[r.name for r in routines]}")
     current, done = TuningState(net, state, seeds, window=bold_window(routines, net, seeds)), {}
     for routine, ins in zip(routines, inputs):
@@ -376,30 +360,6 @@ def stage_failed(err: SimulationDiverged, finished: list[StageRecord], failed: S
     return err
 
 
-def failed_attrs(attrs: dict, err: SimulationDiverged) -> dict:
-    """Root attrs of the results of a run that stopped at ``err``."""
-    return dict(attrs, status="failed", failed_stage=err.stage, error=str(err), error_type=type(err).__name__)
-
-
-def summarise(stages: list[StageRecord], settings: ExperimentSettings, source: str, order, log,
-              cost: dict | None = None) -> None:
-    """The closing table of the log: each stage's fit (a batch: mean [min..max]) beside the published one
-    (only for the data set and the experiment it was published for), and what the run cost."""
-    published = published_stages(settings) if source == "dk_average" else set()
-    _banner(log, f"  Algorithms complete. Results: {order}")
-    log("  fc_corr, fc_rmse: a fresh evaluation run; in-loop: the tuning's last FC window (RMSE over all entries)")
-    log(f"  {'stage':14s}{'fc_corr':>9s} {'fc_rmse':>9s} {'in-loop r':>10s} {'rmse':>7s}   published (fc_corr, fc_rmse)")
-    for st in stages:
-        pub = settings.published.get(st.name) if st.name in published else None
-        loop = st.in_loop or {}
-        r, e = (number(loop[k]) if k in loop else "" for k in ("fc_corr", "fc_rmse"))
-        log(f"  {st.name:14s}{number(st.evaluation.fc_corr):>9s} {number(st.evaluation.fc_rmse):>9s} {r:>10s} {e:>7s}"
-            f"   {pub or ''}")
-    if cost:
-        log(cost_line(cost))
-    _banner(log, "Experiment complete.")
-
-
 def published_stages(settings: ExperimentSettings) -> set[str]:
     """The stages whose published numbers compare with this run: the named experiment's model settings
     (seed and precision aside), and the stage's routine and those before it set as the named ones are
@@ -423,26 +383,3 @@ def published_stages(settings: ExperimentSettings) -> set[str]:
             break
         same.add(name)
     return same | ({"integration"} if same or not mine["routines"] else set())
-
-
-def provenance(settings: ExperimentSettings, source: str, order, seconds: float, given_fc: str | None = None,
-               cost: dict | None = None) -> dict:
-    from . import __version__
-
-    attrs = {
-        "experiment": settings.name,
-        "settings": settings.record(),
-        "routines": list(order),
-        "data_source": source,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": seconds,
-        "tvb_eib_plugin_version": __version__,
-        "jax_version": jax.__version__,
-        "fc_corr_convention": "upper triangle without diagonal (fc_corr_all: every entry)",
-    }
-    if source == "dk_average":
-        attrs["data_attribution"] = DK_AVERAGE_ATTRIBUTION
-    if given_fc is not None:  # the target is not the data set's own FC (the figure titles it "given")
-        attrs["fc_source"] = given_fc
-    attrs.update(cost or {})
-    return attrs
