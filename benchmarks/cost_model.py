@@ -9,8 +9,10 @@ fusions, dots and other operations the CPU launches one after another every step
 limits: a step far below both is bound by per-kernel overhead, not by arithmetic or memory.
 
 What the model leaves out: the noise draws and the BOLD model run once per TR (their cost per step
-is in the measured time, not in the flop and byte counts); XLA counts a gather's bytes as those it
-writes plus its indices, so "bytes" is a floor for the delayed coupling.
+is in the measured time, not in the flop and byte counts; the "noise" column times the draws alone,
+per member-step: threefry normals, some 0.7 us of an 84-region float32 step, which no batching
+shares); XLA counts a gather's bytes as those it writes plus its indices, so "bytes" is a floor for
+the delayed coupling.
 
     python benchmarks/cost_model.py [--cases 84 84d 379d] [--batch 8] [--trs 3] [--sources /tmp/old .]
 
@@ -35,7 +37,7 @@ import jax.numpy as jnp
 import tvb_eib_plugin as eib
 from tvb_eib_plugin.batch import over_members, stack_models, stack_trees
 from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.integrate import integrator_step
+from tvb_eib_plugin.integrate import draw_noise, integrator_step
 from tvb_eib_plugin.simulate import run_trs
 
 #: the reference model's settings (Heun, dt 4 ms, no delays) and the paper's (Euler-Maruyama, dt 1 ms,
@@ -124,6 +126,20 @@ def measure(model, state, run, n_tr: int, repeats: int = 5) -> tuple[float, int]
     return best / (n_tr * steps_per_tr), kernels
 
 
+def noise_seconds(net, n_tr: int, repeats: int = 5) -> float:
+    """Best seconds per step of the noise draws alone, one TR's at a time as the simulation draws them."""
+    h, n, steps = net.integrator, net.n_regions, net.bold.steps_per_tr
+    draws = jax.jit(lambda key: jax.lax.map(
+        lambda k: sum(z.sum() for z in draw_noise(h, k, steps, n, net.dtype) if z is not None), jax.random.split(key, n_tr)))
+    jax.block_until_ready(draws(jax.random.key(0)))
+    best = float("inf")
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(draws(jax.random.key(i + 1)))
+        best = min(best, time.perf_counter() - t0)
+    return best / (n_tr * steps)
+
+
 def cost_row(case: str, batch: int | None = None, n_tr: int = 3, dtype=jnp.float32) -> dict:
     """One table row: the model per member-step and the measured time."""
     net = network(case, dtype)
@@ -134,17 +150,19 @@ def cost_row(case: str, batch: int | None = None, n_tr: int = 3, dtype=jnp.float
     return dict(case=case, regions=net.n_regions, horizon=net.coupling.horizon, scheme=net.integrator.scheme,
                 dt=net.dt, batch=members, dtype=jnp.dtype(dtype).name, kernels=kernels,
                 flops=c["flops"] / members, bytes=c["bytes accessed"] / members,
-                us_per_step=seconds / members * 1e6, gflops=c["flops"] / seconds / 1e9,
+                us_per_step=seconds / members * 1e6, noise_us=noise_seconds(net, n_tr) * 1e6,
+                gflops=c["flops"] / seconds / 1e9,
                 gbytes_s=c["bytes accessed"] / seconds / 1e9)
 
 
 def print_table(rows: list[dict], out=sys.stdout) -> None:
     print(f"{'source':>16s}{'case':>6s}{'N':>5s}{'H':>4s}{'scheme':>7s}{'dt':>4s}{'batch':>6s}{'dtype':>8s}{'kernels':>8s}{'kflop':>8s}"
-          f"{'kB':>8s}{'us/step':>9s}{'GFLOP/s':>9s}{'GB/s':>7s}   (per member-step; GFLOP/s, GB/s: all members)",
+          f"{'kB':>8s}{'us/step':>9s}{'noise':>7s}{'GFLOP/s':>9s}{'GB/s':>7s}   (per member-step; GFLOP/s, GB/s: all members)",
           file=out)
     for r in rows:
         print(f"{os.path.basename(os.path.abspath(r.get('source', os.curdir))):>16s}{r['case']:>6s}{r['regions']:>5d}{r['horizon']:>4d}{r['scheme']:>7s}{r['dt']:>4.0f}{r['batch']:>6d}"
               f"{r['dtype']:>8s}{r['kernels']:>8d}{r['flops'] / 1e3:>8.1f}{r['bytes'] / 1e3:>8.1f}{r['us_per_step']:>9.2f}"
+              f"{r.get('noise_us', float('nan')):>7.2f}"
               f"{r['gflops']:>9.2f}{r['gbytes_s']:>7.1f}", file=out)
 
 

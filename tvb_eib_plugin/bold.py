@@ -159,6 +159,17 @@ def chronological(cfg: HRFBold, state: BoldState) -> jax.Array:
     return jnp.roll(state.buffer, -oldest, axis=0)
 
 
+def _by_block(stock: jax.Array, blocks: jax.Array) -> jax.Array:
+    """<kernel block b, TR t> for every TR of ``stock`` (whole TRs of samples, N) and block, (TRs, B, N).
+
+    A product batched over TRs, (B, S) @ (S, N) each, whose operands XLA:CPU takes as they lie;
+    a plain einsum transposes the whole series (and its cotangent) first.  The barrier keeps XLA
+    from folding the broadcast kernel back into such an einsum."""
+    trs = stock.astype(jnp.float64).reshape(-1, blocks.shape[1], stock.shape[-1])
+    lhs = jax.lax.optimization_barrier(jnp.broadcast_to(blocks, (trs.shape[0],) + blocks.shape))
+    return jax.lax.dot_general(lhs, trs, (((2,), (1,)), ((0,), (0,))))
+
+
 def bold_from_steps(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> jax.Array:
     """BOLD at the end of every TR of a whole S_e series at once, (n_tr, N).
 
@@ -177,12 +188,12 @@ def bold_from_steps(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> jax
     n, per_tr = S_e_steps.shape[-1], cfg.stock_per_tr
     stock = S_e_steps.reshape(-1, cfg.steps_per_stock, n).mean(axis=1)
     n_tr = stock.shape[0] // per_tr
-    # float64 whatever the model's dtype: 20 s of kernel summed in float32 loses 1e-5
-    trs = jnp.concatenate([chronological(cfg, state), stock]).astype(jnp.float64).reshape(-1, per_tr, n)
     n_blocks = cfg.buffer_len // per_tr
     # sample s of TR k + b sits at lag buffer_len - 1 - per_tr b - s from the end of TR k
     blocks = cfg.weights_by_lag.astype(jnp.float64)[::-1].reshape(n_blocks, per_tr)
-    by_block = jnp.einsum("tsn,bs->tbn", trs, blocks)  # (TRs in the series, n_blocks, N)
+    # the ring's TRs and the series' apart, not concatenated: a copy of the series (and, in reverse
+    # mode, of its cotangent) is 50 MB at 5 minutes, 84 regions in float64
+    by_block = jnp.concatenate([_by_block(chronological(cfg, state), blocks), _by_block(stock, blocks)])
     k = 1 + jnp.arange(n_tr)[:, None] + jnp.arange(n_blocks)[None, :]
     conv = by_block[k, jnp.arange(n_blocks)[None, :]].sum(axis=1)
     return (cfg.k1_V0 * (conv - 1.0)).astype(S_e_steps.dtype)

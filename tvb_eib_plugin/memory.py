@@ -15,7 +15,8 @@ estimate and where it comes from.  The parts that grow with the problem:
   twice over while chunks are stacked, and the evaluations' BOLD and means;
 - gradient fitting: the stored trajectories (hand-written adjoint), or with
   delays one TR's per-step residuals (each step gathers N x N delayed inputs)
-  plus a carry per TR;
+  plus a carry per TR; noise samples are taken one after another, so their
+  number does not multiply this;
 
 every part times the members of a batch.  It is an estimate (within about a
 factor of 2): the process itself, JAX and compilation add some 0.3-0.5 GB.
@@ -46,8 +47,8 @@ def memory_estimate(n_regions: int, *, itemsize: int = 8, horizon: int = 1, step
         horizon: delay horizon in steps (1: no delays).  steps_per_tr: integration steps per TR.
         window: FC window capacity (TRs).  recorded: per-TR records kept, over all routines;
             record_fields: N-vectors per record.  eval_trs: TRs of every evaluation together.
-        gradient_trs: TRs per gradient loss evaluation (0: no gradient stage), with
-            ``gradient_samples`` noise realisations side by side.
+        gradient_trs: TRs per gradient loss evaluation (0: no gradient stage).  gradient_samples:
+            its noise realisations, taken one after another (they do not add memory; kept for callers).
         sweep, sweep_trs: models simulated side by side by a global-coupling sweep, and its scored TRs.
         batch: members (subjects x seeds) run at once.
     """
@@ -57,7 +58,7 @@ def memory_estimate(n_regions: int, *, itemsize: int = 8, horizon: int = 1, step
         "delay history": 2 * horizon * n * itemsize if horizon > 1 else 0,
         "FC window": window * n * 8,
         "recorded history": 2 * recorded * record_fields * n * itemsize + 3 * eval_trs * n * 8,
-        "gradient": _gradient_bytes(n, itemsize, horizon, steps_per_tr, gradient_trs) * gradient_samples,
+        "gradient": _gradient_bytes(n, itemsize, horizon, steps_per_tr, gradient_trs),
         "coupling sweep": sweep * (8 * n * n * itemsize + 2 * sweep_trs * n * itemsize),
     }
     return {k: v * b for k, v in parts.items() if v}
@@ -67,8 +68,8 @@ def _gradient_bytes(n: int, itemsize: int, horizon: int, steps_per_tr: int, n_tr
     steps = n_tr * steps_per_tr
     if n_tr == 0:  # no gradient stage
         return 0
-    if horizon <= 1:  # the adjoint stores S_e, S_i of every step, and their cotangents
-        return 4 * steps * n * itemsize
+    if horizon <= 1:  # the adjoint stores S_e and S_i of every step, and S_e's cotangent
+        return 3 * steps * n * itemsize
     # autodiff, one jax.checkpoint per TR: a carry per TR, S_e of every step, and one TR's residuals
     carry = n_tr * (2 + 2 * horizon) * n * itemsize
     return carry + steps * n * itemsize + steps_per_tr * (DELAY_RESIDUALS * n * n + 20 * n) * itemsize

@@ -14,12 +14,17 @@ learning rate 0.033); after each update wLRE and wFFI are projected onto
 >= 0 (and J_i too: negative local inhibition has no meaning).
 
 Memory and speed: without delays, reverse mode runs the hand-written adjoint
-of :mod:`adjoint`, which stores only the S_e, S_i trajectories (measured: a
-5-minute, 84-region value-and-gradient in 2.2 s with 860 MB peak RSS, the
-process included).  With delays, plain autodiff runs with each TR
-``jax.checkpoint``-ed, so only one small carry per TR is kept and each TR is
-recomputed on the way back.  BOLD comes from the stored S_e by one FFT
-convolution (:func:`bold.bold_from_steps`) rather than a ring buffer per TR.
+of :mod:`adjoint`, which stores only the S_e, S_i trajectories and draws each
+TR's noise again on the way back; the one cotangent of S_e is written in place
+(:func:`observe`), and noise samples are taken one after another
+(:func:`value_and_grad`), so two cost the memory of one.  Measured on
+dk_average, 5 minutes, float64 (benchmarks/bench_gradient.py): 0.19 GB of
+compiled temporaries (0.27 before), about 0.32 GB above the process at rest
+(0.40 before; two noise samples 0.37 instead of 0.64).  With delays, plain
+autodiff runs with each TR ``jax.checkpoint``-ed, so only one small carry per
+TR is kept and each TR is recomputed on the way back.  BOLD comes from the
+stored S_e by one product with the kernel (:func:`bold.bold_from_steps`)
+rather than a ring buffer per TR.
 """
 
 from __future__ import annotations
@@ -145,7 +150,8 @@ def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.
     """The loss and its parts: ``loss``, ``fc_rmse``, ``activity``, ``fc_corr`` (scalars).
 
     With ``ls.noise_samples > 1`` each term is averaged over that many noise
-    realisations, simulated side by side (``vmap``).
+    realisations, simulated side by side (``vmap``); to differentiate, :func:`value_and_grad`
+    takes the same realisations one after another in a fraction of the memory.
     """
     if ls.noise_samples > 1:
         keys = jax.random.split(sim.key, ls.noise_samples)
