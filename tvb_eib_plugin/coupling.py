@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._x64 import ensure_x64
 from .validation import check_coupling_sign
 
 
@@ -61,6 +62,7 @@ def dual_coupling(
             rounded to whole steps of ``dt`` as TVB does. None: no delays.
         dt: integration step in ms.
     """
+    ensure_x64()
     weights = np.asarray(weights, dtype=np.float64)
     n = weights.shape[0]
     check_coupling_sign({"wLRE": wLRE, "wFFI": wFFI})

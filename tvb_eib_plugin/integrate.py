@@ -21,6 +21,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from ._x64 import ensure_x64
 from .coupling import EffectiveCoupling, afferent, history_init, history_write
 from .model import NodeParams, dfun, dfun_and_rates
 
@@ -58,6 +59,7 @@ SCHEMES = ("heun", "euler")
 def integrator(scheme: str = "heun", dt: float = 4.0, sigma_e: float = 0.01, sigma_i: float = 0.0,
                dtype=jnp.float64) -> Integrator:
     """Integrator settings; ``sigma_e = sigma_i = 0`` gives the deterministic scheme."""
+    ensure_x64()
     if scheme not in SCHEMES:
         raise ValueError(f"integration scheme must be one of {SCHEMES}, got {scheme!r}")
     if not dt > 0:

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._x64 import ensure_x64
+
 
 class ParameterSpec(NamedTuple):
     """Declaration of one model parameter: default, plausible range, unit, doc."""
@@ -96,6 +98,7 @@ def node_params(n_regions: int, dtype=jnp.float64, **overrides) -> NodeParams:
     ``J_i`` is always per region, shape (n_regions,), because FIC tunes it.
     Any other parameter may be given as a scalar or an (n_regions,) array.
     """
+    ensure_x64()
     unknown = set(overrides) - set(PARAMETERS)
     if unknown:
         raise ValueError(f"unknown node parameter(s) {sorted(unknown)}; known: {sorted(PARAMETERS)}")
