@@ -248,7 +248,8 @@ class GradientEIB(IterativeRoutine):
     # one fixed realisation overfits its noise (evaluated fc_corr 0.777 +- 0.021, rmse 0.107);
     # two fresh realisations per step generalise (0.807 +- 0.011, rmse 0.097) at ~1.5x the cost.
     noise_samples = BoundedInt(2, 1, 64, label="noise samples",
-                               doc="noise realisations averaged in each loss evaluation (simulated side by side)")
+                               doc="noise realisations averaged in each loss evaluation (differentiated one after "
+                                   "another: the memory of one)")
     resample_noise = Attr(field_type=bool, default=True,
                           doc="draw new noise for every optimizer step (False: one fixed key, a deterministic "
                               "loss; with noise_samples=1 that is the reference's setting)")
