@@ -123,7 +123,7 @@ def _hp(eta, warmup, iterations, window):
     f = lambda x: jnp.asarray(x, jnp.float64)  # noqa: E731
     return EIBPhase(eta=f(eta), warmup=jnp.asarray(warmup), iterations=f(iterations),
                     window=jnp.asarray(window, jnp.int32), stage=jnp.asarray(0, jnp.int32),
-                    eta_fic=f(0.1), target=f(0.25), rmse_scale=f(1.0))
+                    eta_fic=f(0.1), target=f(0.25), rmse_scale=f(1.0), hold=jnp.asarray(0, jnp.int32))
 
 
 def test_one_fic_eib_iteration_moves_the_weights_toward_the_target_fc(small_net):
@@ -134,7 +134,7 @@ def test_one_fic_eib_iteration_moves_the_weights_toward_the_target_fc(small_net)
     samples = run.bold[-20:]
     window = window_init(samples, capacity=20, length=20)
     first, eta = 4, 0.5  # the 5th iteration of a 10-iteration warm-up: eta_k = 5 / 10 * 0.5
-    (model, _, _), rec = fic_eib_chunk(("gating", "both", "all", "given"), (net, run.state, window), jnp.asarray([first]),
+    (model, _, _), rec = fic_eib_chunk(("gating", "both", "all", "given", None), (net, run.state, window), jnp.asarray([first]),
                                        _hp(eta, True, 10, 20), jnp.asarray(target))
     fc_win = np.asarray(fc(jnp.asarray(np.concatenate([samples[1:], rec["bold"]]))))
     np.testing.assert_allclose(rec["fc_corr"][0], np.corrcoef(fc_win[np.triu_indices(6, 1)],

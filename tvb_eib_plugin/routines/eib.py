@@ -30,6 +30,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import optax
 import numpy as np
 from tvb.basic.neotraits.api import Attr
 
@@ -61,12 +62,31 @@ def eib_update(wLRE: jax.Array, wFFI: jax.Array, fc_sim: jax.Array, fc_target: j
     ``rmse_diagonal``: the simulated FC's diagonal in the row RMSE only (:func:`metrics.with_diagonal`):
     ``"given"`` (its own, 0), or ``"one_but_last"`` with ``rmse_scale=0.5`` as the released code has it.
     """
-    row_rmse = rowwise_rmse(with_diagonal(fc_sim, rmse_diagonal), fc_target)
-    step = eta * (fc_target - fc_sim) * (rmse_scale * row_rmse)[:, None]
-    if mask is not None:
-        step = step * mask
+    step = eib_step(fc_sim, fc_target, eta, mask, rmse_scale, rmse_diagonal)
     wLRE = jnp.maximum(wLRE + step, 0.0)
     return wLRE, (wFFI if tune == "lre" else jnp.maximum(wFFI - step, 0.0))
+
+
+def eib_step(fc_sim: jax.Array, fc_target: jax.Array, eta, mask: jax.Array | None = None, rmse_scale=1.0,
+             rmse_diagonal: str = "given") -> jax.Array:
+    """The EIB step on wLRE (wFFI takes its negative): ``eta d_ij r_i`` on the mask, d = target - simulated FC,
+    r_i the row RMSE (scaled); with ``eta=1`` the direction an optax ``optimizer`` transforms."""
+    row_rmse = rowwise_rmse(with_diagonal(fc_sim, rmse_diagonal), fc_target)
+    step = eta * (fc_target - fc_sim) * (rmse_scale * row_rmse)[:, None]
+    return step if mask is None else step * mask
+
+
+def eib_optax_update(optimizer, opt_state, wLRE: jax.Array, wFFI: jax.Array, direction: jax.Array, eta,
+                     tune: str = "both") -> tuple:
+    """One EIB step through an optax ``optimizer``: it transforms the 'gradient' {wLRE: -direction, wFFI:
+    +direction} (so ``optax.sgd(1.0)`` gives the plain step), the stage's ``eta`` scales its update, and
+    optax's non-negative projection keeps both matrices >= 0.  Returns (wLRE, wFFI, opt_state)."""
+    params = {"wLRE": wLRE, "wFFI": wFFI}
+    grads = {"wLRE": -direction, "wFFI": direction if tune == "both" else jnp.zeros_like(direction)}
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    moved = optax.projections.projection_non_negative(
+        optax.apply_updates(params, jax.tree_util.tree_map(lambda u: eta * u, updates)))
+    return moved["wLRE"], (wFFI if tune == "lre" else moved["wFFI"]), opt_state
 
 
 def warmup_rate(k: jax.Array, n_iterations, eta_eib) -> jax.Array:
@@ -112,31 +132,37 @@ def restarted(model: NetworkModel, sim: SimState, window: FCWindow, length: int)
 def fic_eib_chunk(config: tuple[str, str, str], carry, ks: jax.Array, hp: EIBPhase, fc_target):
     """FIC+EIB iterations ``ks`` (0-based within the stage) of one stage, in one scan.
 
-    ``config``: (FIC rule, tuned matrices, update mask, row-RMSE diagonal); ``carry``: (model, sim, window).  The FC
+    ``config``: (FIC rule, tuned matrices, update mask, row-RMSE diagonal, optax optimizer or None);
+    ``carry``: (model, sim, window), and the optimizer's state when there is one.  The FC
     moments are rebuilt at the start, so a chunk's result depends only on its inputs.
     """
-    rule, tune, mask_kind, diagonal = config
-    model, sim, window = carry
+    rule, tune, mask_kind, diagonal, optimizer = config
+    model, sim, window, *opt = carry  # (model, sim, window[, optax state])
     window = window_rebuild(window, hp.window)
     fc_target = fc_target.astype(model.dtype)
     mask = (model.coupling.weights > 0).astype(model.dtype) if mask_kind == "sc" else None
 
     def body(carry, k):
-        model, sim, window = carry
+        model, sim, window, *opt = carry
         sim, rec = tr_step(model, effective(model.coupling), sim, rates=rule == "rate")
         window = window_push(window, rec.bold)
         J_i = fic_step(rule, model.node.J_i, rec, hp.eta_fic, hp.target)
         fc_win = window_fc(window).astype(model.dtype)
         eta = stage_rate(k, hp)
-        wLRE, wFFI = eib_update(model.coupling.wLRE, model.coupling.wFFI, fc_win, fc_target, eta, mask,
-                                hp.rmse_scale, tune, diagonal)
+        if optimizer is None:
+            wLRE, wFFI = eib_update(model.coupling.wLRE, model.coupling.wFFI, fc_win, fc_target, eta, mask,
+                                    hp.rmse_scale, tune, diagonal)
+        else:
+            direction = eib_step(fc_win, fc_target, 1.0, mask, hp.rmse_scale, diagonal)
+            wLRE, wFFI, opt[0] = eib_optax_update(optimizer, opt[0], model.coupling.wLRE, model.coupling.wFFI,
+                                                  direction, eta, tune)
         model = model.with_tuned(J_i=J_i, wLRE=wLRE, wFFI=wFFI)
         records = dict(activity_records(rec), J_i=J_i, fc_corr=_window_corr(fc_win, fc_target),
                        fc_rmse=fc_rmse(fc_win, fc_target), fc_mean=_mean_offdiag(fc_win), eta_eib=eta,
                        stage=hp.stage)
-        return (model, sim, window), records
+        return (model, sim, window, *opt), records
 
-    return jax.lax.scan(body, (model, sim, window), ks)
+    return jax.lax.scan(body, (model, sim, window, *opt), ks)
 
 
 def _window_corr(fc_win: jax.Array, fc_target: jax.Array) -> jax.Array:
@@ -185,6 +211,11 @@ class FICEIB(IterativeRoutine):
     rmse_diagonal = _choice(RMSE_DIAGONALS, "given", "row RMSE diagonal",
                             "the simulated FC's diagonal in the row RMSE: 'given' (0), 'one', or 'one_but_last' "
                             "(its released code: 1 but for the last region)")
+    optimizer = Attr(field_type=optax.GradientTransformation, default=None, required=False, label="EIB optimizer",
+                     doc="an optax transformation of the EIB direction, e.g. optax.sgd(1.0, momentum=0.9): it sees "
+                         "the 'gradient' {wLRE: -d r, wFFI: +d r} (d = target - window FC, r the row RMSE, masked), "
+                         "the stage's eta scales its update, optax's non-negative projection follows; None: the "
+                         "plain step eta d r (optax.sgd(1.0) gives it up to rounding)")
     restart = _choice(RESTARTS, "continuous", "restart",
                       "'continuous': one simulation through all stages; 'per_stage': each stage starts the "
                       "simulation again at rest with an empty window, EIB held for window + lead_in TRs (the "
@@ -241,7 +272,12 @@ class FICEIB(IterativeRoutine):
     def settings(self) -> dict:
         out = super().settings()
         out["schedule"] = [dataclasses.asdict(s) for s in self.stages()]
+        out["optimizer"] = "none" if self.optimizer is None else repr(self.optimizer)
         return out
+
+    def finish(self, carry, start: TuningState) -> TuningState:
+        model, sim, window, *_ = carry
+        return TuningState(model, sim, start.seeds, window=window)
 
     def begin_log(self, start, phases) -> str:
         if self.restart == "per_stage":
@@ -258,7 +294,8 @@ class FICEIB(IterativeRoutine):
         stages = self.stages()
         first, capacity = stages[0].window, self.window_capacity()
         if self.restart == "per_stage":  # phase_start empties it: only its shape matters here
-            return start.model, start.sim, window_init(jnp.zeros((0, start.model.n_regions)), capacity, first)
+            return self._with_optimizer(
+                (start.model, start.sim, window_init(jnp.zeros((0, start.model.n_regions)), capacity, first)))
         held = 0 if start.window is None else min(int(start.window.count), start.window.capacity)
         if held < first:
             raise InputError(
@@ -266,7 +303,14 @@ class FICEIB(IterativeRoutine):
                 f"{held}: run it after FIC with at least that many iterations (FIC's state carries its last "
                 f"BOLD samples), or lower `window`")
         samples = window_samples(start.window)
-        return start.model, start.sim, window_init(samples[-capacity:], capacity, first)
+        return self._with_optimizer((start.model, start.sim, window_init(samples[-capacity:], capacity, first)))
+
+    def _with_optimizer(self, carry: tuple) -> tuple:
+        """The carry, with the optax optimizer's state after it if there is an optimizer."""
+        if self.optimizer is None:
+            return carry
+        c = carry[0].coupling
+        return carry + (self.optimizer.init({"wLRE": c.wLRE, "wFFI": c.wFFI}),)
 
     def phases(self, dtype):
         stages = self.stages()
@@ -288,19 +332,19 @@ class FICEIB(IterativeRoutine):
     def phase_start(self, carry, index: int):
         if self.restart == "continuous":
             return carry
-        model, sim, window = carry
+        model, sim, window, *opt = carry
         sim, window = restarted(model, sim, window, self.stages()[index].window)
-        return model, sim, window
+        return (model, sim, window, *opt)
 
     def in_loop(self, carry, target_fc) -> dict:
         """The fit of the last in-loop window (the authors' program's reported r): fc_corr over the upper
         triangle, fc_rmse over all entries as :func:`metrics.fc_rmse` (the program's: upper triangle)."""
-        model, _, window = carry
+        model, _, window, *_ = carry
         fc_win, target = window_fc(window).astype(model.dtype), jnp.asarray(target_fc).astype(model.dtype)
         return {"fc_corr": fc_corr(fc_win, target), "fc_rmse": fc_rmse(fc_win, target)}
 
     def config(self, model) -> tuple:
-        return (self.rule, self.tune, self.mask, self.rmse_diagonal)
+        return (self.rule, self.tune, self.mask, self.rmse_diagonal, self.optimizer)
 
     chunk = staticmethod(fic_eib_chunk)
 
