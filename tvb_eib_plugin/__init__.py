@@ -55,6 +55,7 @@ _LAZY = {
     "run_experiment": "experiment", "EXPERIMENTS": "experiment", "get_experiment": "experiment",
     "ExperimentSettings": "experiment", "tune_cohort": "cohort", "tune_cohort_distributed": "distributed",
     "twin_cohort": "twins", "cohort_recovery": "twins", "TwinTruth": "twins",
+    "choose_coupling": "coupling_choice", "CouplingChoice": "coupling_choice",
     "save_results": "results", "load_results": "results", "tuned_model": "results", "results_figure": "plot",
 }
 
@@ -86,6 +87,7 @@ __all__ = [
     # tuning: experiments, routines, schedules, cohorts
     "run_experiment", "EXPERIMENTS", "get_experiment", "ExperimentSettings",
     "FIC", "FICEIB", "GradientEIB", "GlobalCoupling", "EIBStage", "annealing_schedule", "warmup_schedule",
+    "choose_coupling", "CouplingChoice",
     "tune_cohort", "tune_cohort_distributed", "use_host_devices", "twin_cohort", "cohort_recovery", "TwinTruth",
     # results
     "save_results", "load_results", "tuned_model", "results_figure",

@@ -91,6 +91,8 @@ def parse_set(item: str) -> tuple[str, object]:
         if name not in fields:
             raise CliInputError(f"{what}: no experiment setting {name!r}; known: {', '.join(fields)}; or name a "
                              f"routine's parameter as ROUTINE.PARAM (routines: {', '.join(registered_routines())})")
+        if name == "coupling" and raw.strip().lower() == "auto":  # a number, or chosen for the data
+            return name, "auto"
         return name, parse_value(raw, fields[name], what)
     if routine not in registered_routines():
         raise CliInputError(f"{what}: no routine {routine!r}; known: {', '.join(registered_routines())}")

@@ -19,6 +19,7 @@ import numpy as np
 from .cost import Stopwatch, run_cost
 from .data import Connectome, load_connectome
 from .report import banner, failed_attrs, fc_source, provenance, summarise  # noqa: F401  (cohort imports them here)
+from .coupling_choice import choose_coupling
 from .evaluation import evaluate
 from .memory import check_memory, run_memory
 from .network import NetworkModel, initial_state, network_from_connectome
@@ -50,7 +51,12 @@ class ExperimentSettings:
         dt: integration step (ms); sigma_e, sigma_i: noise std per sqrt(ms) on S_e, S_i; tr_ms: BOLD TR (ms).
         scheme: "heun" (TVB's) or "euler" (Euler-Maruyama).
         bold: "hrf" (TVB's Volterra kernel) or "balloon" (Balloon-Windkessel ODE).
-        coupling: the global coupling G, the starting value of every wLRE and wFFI entry.
+        coupling: the global coupling G, the starting value of every wLRE and wFFI entry; "auto": chosen
+            for the SC and target FC after the transient, before the routines, by a sweep with FIC at each
+            value (:func:`coupling_choice.choose_coupling`, options in ``coupling_sweep``); the results
+            record the choice (``coupling_chosen``) and the sweep's table.
+        coupling_sweep: options of that sweep (values, criterion, score_trs, discard), e.g.
+            {"values": (0.1, 0.2, 0.4, 0.8)}.
         feedforward: wFFI starts at feedforward * coupling (0: the original model without
             feedforward inhibition, from the transient on).
         delay_convention: delays in ms to steps, "tvb" or "schirner2023_c" (:func:`network.delay_steps`).
@@ -83,7 +89,8 @@ class ExperimentSettings:
     sigma_i: float = 0.0
     scheme: str = "heun"
     bold: str = "hrf"
-    coupling: float = 1.0
+    coupling: float | str = 1.0
+    coupling_sweep: dict = dataclasses.field(default_factory=dict)
     feedforward: float = 1.0
     delay_convention: str = "tvb"
     bold_order: str = "simultaneous"
@@ -205,11 +212,14 @@ def experiment_network(settings: ExperimentSettings, con: Connectome) -> Network
                          "delays (delays=True): give the connectome its tract lengths (a BIDS "
                          "*_meas-tractLength_relmat.dense.tsv, a TVB zip, Connectome(tract_lengths=...)) or run "
                          "without delays: delays=False (command line: drop --delays, or --no-delays)")
+    if isinstance(settings.coupling, str) and settings.coupling != "auto":
+        raise InputError(f"coupling must be a number or 'auto' (chosen for the data), got {settings.coupling!r}")
+    G = 1.0 if settings.coupling == "auto" else settings.coupling  # "auto": the transient runs at G = 1
     try:
         return network_from_connectome(con, normalise=settings.normalise, delays=settings.delays, dt=settings.dt,
                                        sigma_e=settings.sigma_e, sigma_i=settings.sigma_i, scheme=settings.scheme,
-                                       bold=settings.bold, tr_ms=settings.tr_ms, wLRE=settings.coupling,
-                                       wFFI=settings.feedforward * settings.coupling, dtype=settings.dtype,
+                                       bold=settings.bold, tr_ms=settings.tr_ms, wLRE=G,
+                                       wFFI=settings.feedforward * G, dtype=settings.dtype,
                                        delay_convention=settings.delay_convention, bold_order=settings.bold_order)
     except ValueError as err:
         raise InputError(f"bad model settings: {err}") from None
@@ -265,6 +275,7 @@ def run_experiment(
     summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log, cost,
               published_stages(settings) if source == "dk_average" else set())
     attrs = provenance(settings, source, order, cost["wall_time_s"], given_fc, cost)
+    attrs.update((stages[0].settings or {}).get("coupling_choice", {}))  # coupling_chosen and its sweep
     return build_results(stages, labels, fc, weights, attrs)
 
 
@@ -312,7 +323,8 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
 
     try:
         state = simulate(net, start, settings.transient_ms).state
-        stages = [StageRecord("integration", net, assess(net, state))]
+        net, chosen = start_coupling(settings, net, state, fc, routines, seeds, log)
+        stages = [StageRecord("integration", net, assess(net, state), settings=chosen)]
     except SimulationDiverged as err:
         raise stage_failed(err, [], StageRecord("integration", net, None), labels)
     log("  Simulation complete.")
@@ -341,6 +353,20 @@ def run_stages(settings: ExperimentSettings, net: NetworkModel, fc, routines: li
         stages.append(StageRecord(routine.name, current.model, ev, result.history, result.settings, result.seconds,
                                   result.history_dim, in_loop=result.in_loop))
     return stages
+
+
+def start_coupling(settings: ExperimentSettings, net: NetworkModel, state, fc, routines: list, seeds, log):
+    """With ``coupling="auto"``: the network at the coupling chosen for ``fc`` from the transient's end ``state``
+    (J_i from FIC there), and the choice for the integration stage's record; otherwise ``net`` as it is."""
+    if settings.coupling != "auto":
+        return net, None
+    if seeds is not None:
+        raise InputError("coupling='auto' chooses G for one network; in a cohort give each run a number "
+                         "(choose it per subject with coupling_choice.choose_coupling)")
+    fic = next((r for r in routines if r.name == "fic"), None)
+    choice = choose_coupling(net, state, fc, fic=fic, seed=settings.seed, log=log, **settings.coupling_sweep)
+    log(f"  starting coupling chosen for the data: G = {choice.G:g}")
+    return choice.apply(net), {"coupling_choice": choice.record()}
 
 
 def bold_window(routines: list, net: NetworkModel, seeds) -> FCWindow | None:

@@ -8,6 +8,8 @@ Schirner et al. 2023, Fig. 3c).  All G values run side by side in one
 compiled, vmapped simulation: for each, FIC for ``fic_iterations`` TRs, then
 ``score_iterations`` TRs of BOLD whose FC (first ``discard`` dropped) is
 scored against the target.  The best G, with its J_i, is the result.
+The sweep itself (:func:`sweep_coupling`) also chooses the EI model's starting
+coupling for the data (:func:`~tvb_eib_plugin.coupling_choice.choose_coupling`).
 """
 
 from __future__ import annotations
