@@ -43,7 +43,8 @@ from ..simulate import tr_step
 from ..validation import InputError
 from ..window import FCWindow, window_fc, window_init, window_push, window_rebuild, window_samples
 from .driver import IterativeRoutine, Phase
-from .fic import activity_fields, activity_records, check_target, fic_step, number, rule_trait
+from .fic import (activity_fields, activity_records, check_target, fic_step, number, rule_trait,
+                  target_trait)
 from .registry import BoundedFloat, BoundedInt, TuningState, register
 from .schedule import EIBStage, as_schedule, warmup_schedule
 
@@ -192,8 +193,7 @@ class FICEIB(IterativeRoutine):
     fix = "lower eta_eib (or the schedule's eta) or check the starting parameters"
     rule = rule_trait()
     eta_fic = BoundedFloat(0.1, 0.0, 10.0, label="eta FIC", doc="learning rate of the J_i update")
-    target = BoundedFloat(0.25, 0.01, 100.0, label="target",
-                          doc="FIC target: mean S_e (gating rule) or excitatory rate in Hz (rate rule)")
+    target = target_trait()
     eta_eib = BoundedFloat(0.005, 0.0, 1.0, label="eta EIB",
                            doc="final learning rate of the wLRE / wFFI updates (reached after the warm-up); "
                                "ignored when a schedule is given")

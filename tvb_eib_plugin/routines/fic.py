@@ -56,6 +56,13 @@ def rule_trait(default: str = "gating"):
                     "'rate': Vogels et al. (2011) on firing rates, target in Hz (4.0), J_i kept >= 0")
 
 
+def target_trait(default: float = 0.25):
+    """FIC's target, declared once for every routine that runs FIC."""
+    return BoundedFloat(default, 0.01, 100.0, label="target",
+                        doc="FIC target per region: mean S_e (gating rule, in (0, 1)) or excitatory rate in Hz "
+                            "(rate rule)")
+
+
 def check_target(rule: str, target: float, who: str) -> None:
     if rule == "gating" and not target < 1.0:
         raise InputError(f"{who}: the gating rule's target is a mean S_e in (0, 1), got {target}; "
@@ -125,8 +132,7 @@ class FIC(IterativeRoutine):
     fix = "lower eta or check the starting parameters"
     rule = rule_trait()
     eta = BoundedFloat(0.5, 0.0, 10.0, label="eta", doc="learning rate of the J_i update")
-    target = BoundedFloat(0.25, 0.01, 100.0, label="target",
-                          doc="target mean S_e per region (gating rule) or excitatory rate in Hz (rate rule)")
+    target = target_trait()
     n_iterations = BoundedInt(200, 1, 10**7, label="iterations", doc="iterations, one TR of simulation each")
     log_every = BoundedInt(10, 1, 10**7, label="log every",
                            doc="iterations per compiled chunk, and between progress lines")

@@ -24,7 +24,7 @@ from ..divergence import ActivitySaturated, pinned
 from ..metrics import fc, fc_corr, fc_rmse
 from ..network import NetworkModel, SimState
 from ..simulate import run_trs
-from .fic import check_target, fic_chunk, rule_trait
+from .fic import check_target, fic_chunk, rule_trait, target_trait
 from .loop import run_chunks
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register
 
@@ -39,8 +39,7 @@ class GlobalCoupling(Routine):
     summary = "the original model: one global coupling G, FIC at each value of a sweep, the best FC fit kept"
     rule = rule_trait("rate")
     eta_fic = BoundedFloat(0.001, 0.0, 10.0, label="eta FIC", doc="learning rate of the J_i update")
-    target = BoundedFloat(4.0, 0.01, 100.0, label="target",
-                          doc="FIC target: mean S_e (gating rule) or excitatory rate in Hz (rate rule)")
+    target = target_trait(4.0)
     g_min = BoundedFloat(0.5, 0.0, 100.0, label="G min", doc="smallest global coupling of the sweep")
     g_max = BoundedFloat(4.0, 0.0, 100.0, label="G max", doc="largest global coupling of the sweep")
     n_values = BoundedInt(8, 1, 256, label="values", doc="global couplings in the sweep (evenly spaced)")
