@@ -76,9 +76,10 @@ def test_subjects_with_different_delays_batch_with_the_papers_model(dk):
     cohort = subjects(dk, 2, tract_spread=0.5)
     settings = dict(precision="float64", transient_ms=2880.0, eval_ms=7200.0, eval_discard=1,
                     routine_settings={"fic": {"n_iterations": 12, "log_every": 6},
+                                      # restarted stages (the preset's): window + lead_in 1 < 8 TRs each
                                       "fic_eib": {"schedule": (dict(iterations=8, eta=0.1, window=6),
-                                                               dict(iterations=8, eta=0.05, window=8)),
-                                                  "log_every": 4, "record_every": 1}})
+                                                               dict(iterations=8, eta=0.05, window=6)),
+                                                  "lead_in": 1, "log_every": 4, "record_every": 1}})
     tree = tune_cohort("Schirner2023", cohort, log=None, **settings)
     for con in cohort:
         alone = run_experiment("Schirner2023", connectome=con, log=None, **settings)
@@ -87,6 +88,8 @@ def test_subjects_with_different_delays_batch_with_the_papers_model(dk):
                                        rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(tree["fic_eib/history"]["rate_e"].sel(subject=con.name, seed=0),
                                    alone["fic_eib/history"]["rate_e"], rtol=1e-9)
+        np.testing.assert_allclose(tree["fic_eib"]["fc_corr_in_loop"].sel(subject=con.name, seed=0),
+                                   alone["fic_eib"]["fc_corr_in_loop"], rtol=1e-9)
 
 
 def test_bad_cohorts_are_refused_before_anything_runs(dk):

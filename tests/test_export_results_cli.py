@@ -101,7 +101,7 @@ def test_cli_list_names_the_experiments_routines_and_data_sets(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "experiment EI_Tuning_FIC_EIB_Optimization" in out
-    assert "experiment Schirner2023 (variants: EI, E, global)" in out
+    assert "experiment Schirner2023 (variants: EI, E, E_noFFI, global)" in out
     for routine in ("routine fic:", "routine fic_eib (after fic):", "routine gradient_eib", "routine global_coupling"):
         assert routine in out, routine
     assert "data sets: dk_average" in out and "connectivity_76" in out
@@ -118,7 +118,7 @@ def test_cli_refuses_a_bad_fc_file_and_a_bad_variant_with_exit_2(tmp_path, capsy
     assert "3 regions" in capsys.readouterr().err
     assert main(["run", "--experiment", "Schirner2023", "--variant", "IE"] + common) == 2
     err = capsys.readouterr().err
-    assert "no variant 'IE'" in err and "'E', 'EI', 'global'" in err
+    assert "no variant 'IE'" in err and "'E', 'EI', 'E_noFFI', 'global'" in err
     assert main(["run", "--experiment", "Schirner2024"] + common) == 2
     assert "no experiment 'Schirner2024'" in capsys.readouterr().err
     assert not (tmp_path / "r.nc").exists()  # nothing ran, nothing written

@@ -169,9 +169,13 @@ def member_stages(stages: list[StageRecord], b: int) -> list[StageRecord]:
         ev: Evaluation | None = st.evaluation
         out.append(dataclasses.replace(st, model=None if st.model is None else member(st.model, b),
                                        evaluation=None if ev is None else ev.member(b), history=history,
-                                       settings=settings,
-                                       in_loop=None if st.in_loop is None else {k: v[b] for k, v in st.in_loop.items()}))
+                                       settings=settings, in_loop=_member_values(st.in_loop, b)))
     return out
+
+
+def _member_values(values: dict | None, b: int) -> dict | None:
+    """Member ``b``'s entry of each (B,) value (a routine's in-loop measures)."""
+    return None if values is None else {k: v[b] for k, v in values.items()}
 
 
 def stack_results(trees: Sequence[xr.DataTree], subjects: Sequence[str], seeds: Sequence[int]) -> xr.DataTree:

@@ -3,7 +3,8 @@
 Layout::
 
     /                       fc_target, weights (region, region_j); run settings in attrs
-    /<stage>                J_i (region), wLRE, wFFI (region, region_j); stage settings in attrs
+    /<stage>                J_i (region), wLRE, wFFI (region, region_j); stage settings in attrs;
+                            fc_corr_in_loop, fc_rmse_in_loop: the fit of its last in-loop FC window
     /<stage>/history        per-iteration records (iteration[, region])   [tuning stages]
     /<stage>/evaluation     fc, fc_corr, fc_rmse, bold (bold_time, region),
                             S_e_trace (time, region), mean_S_e (region)
@@ -56,6 +57,14 @@ VARIABLES: dict[str, tuple[str | None, str, str]] = {
                     "Pearson correlation of simulated and target FC, all entries (reference convention)"),
     "fc_rmse": ("1", "FC RMSE (simulated vs target)", "root mean square difference of simulated and target FC"),
     "fc_mean": ("1", "mean simulated FC", "mean off-diagonal FC of the in-loop window"),
+    "fc_corr_in_loop": ("1", "in-loop window FC correlation",
+                        "Pearson correlation of the last in-loop window's FC (the BOLD samples the tuning ran on, "
+                        "weights moving) and the target FC, upper triangle: the r the authors' program reports; "
+                        "the evaluation's fc_corr is a fresh run with the final weights"),
+    "fc_rmse_in_loop": ("1", "in-loop window FC RMSE",
+                        "RMSE of the last in-loop window's FC and the target FC over all N^2 entries (zero "
+                        "diagonals included), as fc_rmse; the authors' program takes it over the upper triangle: "
+                        "theirs = this x sqrt(N / (N - 1))"),
     "bold": ("1", "BOLD signal",
              "BOLD signal (fractional change; the model's observation: HRF kernel or Balloon-Windkessel)"),
     "rate_e": ("Hz", "excitatory firing rate", "excitatory firing rate H(x_e) averaged over the TR"),
@@ -99,6 +108,7 @@ class StageRecord:
     history_dim: str = "iteration"
     status: str = "done"
     error: str | None = None
+    in_loop: dict | None = None
 
 
 def _annotate(ds: xr.Dataset) -> xr.Dataset:
@@ -190,7 +200,10 @@ def build_results(
         {"fc_target": _matrix(fc_target, labels), "weights": _matrix(weights, labels)},
         attrs={k: _attr_value(v) for k, v in attrs.items()}))}
     for st in stages:
-        params = _annotate(_params(st.model, labels)) if st.model is not None else xr.Dataset()
+        params = _params(st.model, labels) if st.model is not None else xr.Dataset()
+        for key, value in (st.in_loop or {}).items():  # the routine's own last window fit, beside the parameters
+            params[f"{key}_in_loop"] = ((), float(value))
+        params = _annotate(params)
         params.attrs.update({"stage": st.name, "settings": _attr_value(st.settings or {})})
         if st.seconds is not None:
             params.attrs["wall_time_s"] = float(st.seconds)
