@@ -76,8 +76,11 @@ def _overwrite_arg(p: argparse.ArgumentParser) -> None:
 def _experiment_args(p: argparse.ArgumentParser) -> None:
     """The experiment and its tuning settings, shared by ``run`` and ``cohort``."""
     p.add_argument("--experiment", default="EI_Tuning_FIC_EIB_Optimization",
-                   help="EI_Tuning_FIC_EIB_Optimization (the reference workflow) or Schirner2023 (the paper's fit)")
-    p.add_argument("--variant", help="a variant of the experiment (Schirner2023: EI, E or global)")
+                   help="EI_Tuning_FIC_EIB_Optimization (the reference workflow), Schirner2023 (the paper's fit as "
+                        "its released code runs it; restarted stages must be longer than their window + 50 TRs), "
+                        "Schirner2023Fast (the same at Heun dt 4 ms, about a minute) or Schirner2023Text (the "
+                        "paper's text alone, one continuous run)")
+    p.add_argument("--variant", help="a variant of the experiment (Schirner2023*: EI, E, E_noFFI or global)")
     p.add_argument("--routines", nargs="+", help="routines to run (dependencies are added)")
     # a flag that sets one routine hyperparameter says which in its dest ("routine.param", see cli_settings)
     p.add_argument("--fic-iterations", type=int, dest="fic.n_iterations", metavar="N",

@@ -32,6 +32,7 @@ from .routines.fic import number
 from .routines.checkpoint import pipeline_inputs
 from .routines.registry import stage_key, stage_keys
 from .schirner2023 import schirner2023_settings, schirner2023_text_settings
+from .fast_fit import schirner2023_fast_settings
 from .divergence import SimulationDiverged
 from .simulate import simulate
 from .validation import InputError, check_fc, check_labels
@@ -171,6 +172,7 @@ EXPERIMENTS: dict[str, ExperimentSettings] = {
                                                          published=PUBLISHED),
     "Schirner2023": ExperimentSettings(**schirner2023_settings()),
     "Schirner2023Text": ExperimentSettings(**schirner2023_text_settings()),
+    "Schirner2023Fast": ExperimentSettings(**schirner2023_fast_settings()),
 }
 
 

@@ -1,0 +1,60 @@
+"""A fast preset that reaches the paper's fit: ``Schirner2023Fast`` (issue 17).
+
+It is the code-following ``Schirner2023`` preset (its SC normalisation, delays, rate FIC, Balloon BOLD, row-RMSE
+scaling, SC mask, annealing and per-stage restarts) with one change: Heun at dt = 4 ms (TVB's default
+integrator and step) instead of Euler-Maruyama at 1 ms, 4x fewer steps per TR (the Balloon ODE steps with
+it; a 4-ms Balloon step tracks the 1-ms one to 1 %).  Its schedule is the README's faithful one, 5 stages of
+4000 TRs; the evaluation is the faithful preset's, a fresh 57.6-minute simulation (4850 TRs, the first 50
+dropped).  The model keeps its fit at the coarser step, so the same fit costs a fraction of the time.
+
+Shorter schedules trade fit for time: stages of 1000 TRs are shorter than the later windows + 50 TRs that a
+per-stage restart needs, so they run as one continuous simulation
+(``routine_settings={"fic_eib": {"schedule": annealing_schedule(7, 1000), "restart": "continuous"}}``).
+
+Measured on dk_average (float32, fc_corr of a fresh 57.6-minute evaluation unless marked *: 20 minutes;
+wall and CPU seconds of the whole ``run_experiment`` call, compilation and all three evaluations included,
+on 2 cores shared with other jobs at load 3-5, so CPU seconds are the steadier measure; ``python
+benchmarks/bench_fast_fit.py`` reproduces the preset rows):
+
+=========================================================  ====  =====================  =======  =====  =====
+setting                                                    seed  fc_corr                wall s   CPU s  sim h
+=========================================================  ====  =====================  =======  =====  =====
+**this preset** (Heun dt 4, 5 x 4000, per-stage restarts)  0-2   0.983 / 0.980 / 0.979  64-83    65-82  4.03
+Schirner2023 (Euler dt 1), 5 x 4000 (b)                    0     0.982                  319 (a)  226    4.03
+this preset at 5 x 2500                                    0     0.974                  99 (a)   69     2.53
+this preset at 7 x 1000, restart="continuous"              0-2   0.962 / 0.964 / 0.967  43-45    43-49  1.43
+  the same without delays                                  0-2   0.963 / 0.965 / 0.967  36       36     1.43
+  the same without delays, 7 x 2000                        0     0.978                  46       46     2.83
+  the same with coupling="auto" (it picks G = 4)           0     0.486                  82       76     1.43
+reference preset (FIC, FIC+EIB, gradient EIB)              0-2   0.894 / 0.858 / 0.886  161      160    11.4
+reference model, FIC+EIB annealing from 0.02, SC mask      0     0.848 *                32       23     1.43
+  the same, annealing from 0.04                            0     0.753 *                34       24     1.43
+  the same, annealing from 0.1                             0     diverged: S_e pinned at 1 by TR 350
+  from 0.002 with optax.sgd(1, momentum=0.9)               0     0.871 *                15       21     1.43
+=========================================================  ====  =====================  =======  =====  =====
+
+(a) run beside another of these runs on the 2 cores.  (b) the README gives 0.984 at seed 1.
+"sim h": simulated hours of tuning.
+
+So the paper's model keeps its fit at the 4x coarser step: the same schedule, the same fit, a third of the
+CPU time.  The reference model (no delays, HRF BOLD, W / max W, gating FIC, noise on S_e only) stops near
+0.85-0.89 whatever the rate, schedule or momentum: what lifts the fit past 0.95 is the paper's model, not
+the optimiser.  Shorter schedules save less time than they lose fit (compilation and the three
+57.6-minute evaluations cost about 25 s whatever the schedule, from the no-delay rows), and
+coupling="auto" (its sweep of FIC alone) picks a G that the tuning cannot recover from, so the preset
+keeps the measured G of ``schirner2023.G_CODE``.
+"""
+
+from __future__ import annotations
+
+from .schirner2023 import schirner2023_settings
+
+#: The measured schedule: the faithful preset's 5 stages of 4000 TRs (48 minutes of BOLD each).
+FAST_STAGES = 5
+FAST_STAGE_ITERATIONS = 4000
+
+
+def schirner2023_fast_settings(n_stages: int = FAST_STAGES, stage_iterations: int = FAST_STAGE_ITERATIONS) -> dict:
+    """Keyword arguments of ``ExperimentSettings`` for ``Schirner2023Fast``: the code-following Schirner2023
+    preset integrated by Heun at dt 4 ms (see the module's table for what it reaches and costs)."""
+    return dict(schirner2023_settings(n_stages, stage_iterations), name="Schirner2023Fast", dt=4.0, scheme="heun")
