@@ -123,3 +123,13 @@ def _tvboptim_network(variant="eib", data_dir=None, seed=0):
 
 def _solver(T, bounded=True):
     return T["BoundedSolver"](T["Heun"](), low=0.0, high=1.0) if bounded else T["Heun"]()
+
+
+def _after_transient(T, net, solver, transient_ms, dt):
+    """The tutorial's initial transient (untimed), its end made the network's history; returns its result."""
+    import jax
+
+    model_tr, state_tr = T["prepare"](net, solver, t1=transient_ms, dt=dt)
+    result = jax.block_until_ready(jax.jit(model_tr)(state_tr))
+    net.update_history(result)
+    return result

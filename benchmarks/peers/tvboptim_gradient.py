@@ -6,7 +6,7 @@ import time
 
 from .common import TR_MS, PeerUnavailable, _current_rss_mb, _peak_rss_mb, _stats, _versions
 from .isolated import run_isolated
-from .tvboptim import _solver, _tvboptim, _tvboptim_network
+from .tvboptim import _after_transient, _solver, _tvboptim, _tvboptim_network
 
 
 def _gradient_worker(duration_ms=60000.0, n_steps=4, jit=False, dt=4.0,
@@ -25,9 +25,7 @@ def _gradient_worker(duration_ms=60000.0, n_steps=4, jit=False, dt=4.0,
     compute_fc, rmse = T["compute_fc"], T["rmse"]
     net, fc_target, n = _tvboptim_network("eib", data_dir)
     solver = _solver(T, True)
-    model_tr, state_tr = T["prepare"](net, solver, t1=transient_ms, dt=dt)
-    result_init = jax.block_until_ready(jax.jit(model_tr)(state_tr))
-    net.update_history(result_init)
+    result_init = _after_transient(T, net, solver, transient_ms, dt)
     model_opt, state_opt = T["prepare"](net, solver, t1=duration_ms, dt=dt)
     bold_monitor = T["HRFBold"](period=TR_MS, downsample_period=dt, voi=0,
                                 history=result_init)

@@ -6,7 +6,7 @@ import functools
 import time
 
 from .common import TR_MS, _versions
-from .tvboptim import _solver, _tvboptim, _tvboptim_network
+from .tvboptim import _after_transient, _solver, _tvboptim, _tvboptim_network
 
 
 def time_tvboptim_tuning_loop(n_fic: int = 10, n_fic_eib: int = 10, jit: bool = False,
@@ -40,10 +40,7 @@ def time_tvboptim_tuning_loop(n_fic: int = 10, n_fic_eib: int = 10, jit: bool = 
     t_setup = time.perf_counter()
     net, fc_target, n = _tvboptim_network("eib", data_dir)
     solver = _solver(T, True)
-    # initial transient (tutorial: 5 min; here transient_ms, untimed)
-    model_tr, state_tr = T["prepare"](net, solver, t1=transient_ms, dt=dt)
-    result_init = jax.block_until_ready(jax.jit(model_tr)(state_tr))
-    net.update_history(result_init)
+    result_init = _after_transient(T, net, solver, transient_ms, dt)  # tutorial: 5 min; here transient_ms
     model_short, state = T["prepare"](net, solver, t1=TR_MS, dt=dt)
     n_steps = int(round(TR_MS / dt))
     monitor = T["HRFBold"](period=TR_MS, downsample_period=dt, voi=0,
