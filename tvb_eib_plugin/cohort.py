@@ -29,8 +29,8 @@ from .data import Connectome, load_connectome
 from .divergence import SimulationDiverged
 from .evaluation import Evaluation
 from .progress import log_info
-from .experiment import (ExperimentSettings, prepare_inputs, provenance, configure_routines, failed_attrs,
-                         get_experiment, run_stages, summarise)
+from .experiment import ExperimentSettings, configure_routines, get_experiment, prepare_inputs, run_stages
+from .report import failed_attrs, provenance, summarise
 from .results import StageRecord, _attr_value, build_results
 from .plan import dependency_order
 from .routines.checkpoint import batch_path

@@ -18,7 +18,7 @@ import numpy as np
 
 from .cost import Stopwatch, run_cost
 from .data import Connectome, load_connectome
-from .report import banner, failed_attrs, fc_source, provenance, summarise  # noqa: F401  (cohort imports them here)
+from .report import banner, failed_attrs, fc_source, provenance, summarise
 from .coupling_choice import choose_coupling
 from .evaluation import evaluate
 from .memory import check_memory, run_memory
