@@ -60,12 +60,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.batch import shard_members, stack_models, stack_trees
-from tvb_eib_plugin.cohort import tune_cohort
-from tvb_eib_plugin.distributed import tune_cohort_distributed
-from tvb_eib_plugin.experiment import run_experiment
+from tvb_eib_plugin._simulation.batch import shard_members, stack_models, stack_trees
+from tvb_eib_plugin._cohorts.cohort import tune_cohort
+from tvb_eib_plugin._cohorts.distributed import tune_cohort_distributed
+from tvb_eib_plugin._experiments.experiment import run_experiment
 from tvb_eib_plugin.routines import FICEIB, TuningState
-from tvb_eib_plugin.twins import cohort_recovery, twin_cohort, twin_subject
+from tvb_eib_plugin._cohorts.twins import cohort_recovery, twin_cohort, twin_subject
 
 ROUTINES = ("fic", "fic_eib")
 # the global coupling G of a parcellation whose SC is far stronger than dk_average's (see the docstring)
@@ -258,11 +258,11 @@ def twins(args) -> list[dict]:
 def _truth_fit(twin, truth) -> float:
     """The ceiling: fc_corr of the true model itself, evaluated as the tuned ones are (another noise
     realisation, 5-minute transient, 5 minutes of BOLD, first 20 samples dropped)."""
-    from tvb_eib_plugin.evaluation import evaluate
-    from tvb_eib_plugin.experiment import experiment_network, get_experiment
+    from tvb_eib_plugin._simulation.evaluation import evaluate
+    from tvb_eib_plugin._experiments.experiment import experiment_network, get_experiment
 
     settings = get_experiment("EI_Tuning_FIC_EIB_Optimization")
-    net = experiment_network(settings, twin).with_tuned(J_i=truth.J_i, wLRE=truth.wLRE, wFFI=truth.wFFI)
+    net = experiment_network(settings, twin).with_tuned(truth.params)
     state = eib.simulate(net, eib.initial_state(net, 123), settings.transient_ms).state
     return evaluate(net, state, twin.fc_target, jax.random.key(7), settings.eval_ms, settings.eval_discard).fc_corr
 

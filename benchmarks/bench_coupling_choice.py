@@ -1,6 +1,6 @@
 """A starting coupling chosen for the data (``choose_coupling``) against the fixed G = 1, on twins.
 
-A twin (``tvb_eib_plugin.twins``) of a parcellation has a target FC simulated
+A twin (``tvb_eib_plugin._cohorts.twins``) of a parcellation has a target FC simulated
 (``--twin-ms``, 20 minutes by default) from a known truth made at coupling
 ``--truth-g`` (log-ratio spread 1 around it, J_i by FIC).  For each
 parcellation, all in float32 with the reference workflow's model and FIC:
@@ -31,13 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.coupling_choice import DEFAULT_VALUES, choose_coupling
-from tvb_eib_plugin.experiment import get_experiment, experiment_network
-from tvb_eib_plugin.metrics import fc, fc_corr
-from tvb_eib_plugin.network import initial_state
+from tvb_eib_plugin._experiments.coupling_choice import DEFAULT_VALUES, choose_coupling
+from tvb_eib_plugin._experiments.experiment import get_experiment, experiment_network
+from tvb_eib_plugin._simulation.metrics import fc, fc_corr
+from tvb_eib_plugin._model.network import initial_state
 from tvb_eib_plugin.routines import FIC, TuningState
 from tvb_eib_plugin.routines.registry import stage_key
-from tvb_eib_plugin.twins import twin_subject
+from tvb_eib_plugin._cohorts.twins import twin_subject
 
 EXPERIMENT = "EI_Tuning_FIC_EIB_Optimization"
 
@@ -61,7 +61,7 @@ def twin(con, truth_g: float, twin_ms: float, seed: int = 0):
 
 def ceiling(con, settings, twin_con, truth, twin_ms: float, seed: int = 1) -> float:
     """The truth's own fit: the true model run again with other noise, scored against the twin's FC."""
-    net = experiment_network(settings, twin_con).with_tuned(J_i=truth.J_i, wLRE=truth.wLRE, wFFI=truth.wFFI)
+    net = experiment_network(settings, twin_con).with_tuned(truth.params)
     start = eib.simulate(net, initial_state(net, stage_key(seed, "bench transient")), settings.transient_ms).state
     return fresh_fit(net, start, twin_con.fc_target, twin_ms, seed)
 

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from tvb_eib_plugin.experiment import run_experiment
+from tvb_eib_plugin._experiments.experiment import run_experiment
 from tvb_eib_plugin.routines import annealing_schedule
 
 #: the faithful preset's evaluation, given to the reference preset too so that all rows score alike

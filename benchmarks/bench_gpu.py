@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tvb_eib_plugin as eib  # noqa: E402
-from tvb_eib_plugin.batch import over_members, padded_size, shard_members  # noqa: E402
-from tvb_eib_plugin.simulate import run_trs  # noqa: E402
+from tvb_eib_plugin._simulation.batch import over_members, padded_size, shard_members  # noqa: E402
+from tvb_eib_plugin._simulation.simulate import run_trs  # noqa: E402
 
 import cost_model  # noqa: E402
 

@@ -30,7 +30,7 @@ def child(duration_ms: float, n_steps: int, precision: str, gradient: bool, nois
     import optax
 
     import tvb_eib_plugin as eib
-    from tvb_eib_plugin.routines.gradient import GradientEIB, params_of, project, value_and_grad
+    from tvb_eib_plugin.routines.gradient import GradientEIB, project, value_and_grad
 
     con = eib.load_dataset("dk_average")
     net = eib.network_from_connectome(con, delays=False, dtype=jnp.dtype(precision))
@@ -48,7 +48,7 @@ def child(duration_ms: float, n_steps: int, precision: str, gradient: bool, nois
             updates, opt_state = opt.update(grads, opt_state, p)
             return project(optax.apply_updates(p, updates)), opt_state, terms
 
-        p = params_of(net)
+        p = net.tuned
         carry = (p, opt.init(p))
         t0 = time.perf_counter()
         carry = jax.block_until_ready(step(*carry, 0))[:2]

@@ -43,10 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.data import Connectome
-from tvb_eib_plugin.experiment import get_experiment, run_experiment
-from tvb_eib_plugin.metrics import fc, fc_corr, fc_rmse
-from tvb_eib_plugin.results import save_results
+from tvb_eib_plugin._io.data import Connectome
+from tvb_eib_plugin._experiments.experiment import get_experiment, run_experiment
+from tvb_eib_plugin._simulation.metrics import fc, fc_corr, fc_rmse
+from tvb_eib_plugin._io.results import save_results
 from tvb_eib_plugin.routines import FICEIB, TuningState, annealing_schedule
 
 PAPER_CPU_HOURS = 120.0  # per subject, 379 regions, as reported

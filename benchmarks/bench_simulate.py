@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import tvb_eib_plugin as eib  # noqa: E402
-from tvb_eib_plugin.simulate import n_trs, run_trs  # noqa: E402
+from tvb_eib_plugin._simulation.simulate import n_trs, run_trs  # noqa: E402
 
 
 def time_ours(dtype, duration_ms: float, repeats: int = 3) -> dict:

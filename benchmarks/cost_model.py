@@ -35,10 +35,10 @@ import jax
 import jax.numpy as jnp
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.batch import over_members, stack_models, stack_trees
-from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.integrate import draw_noise, integrator_step
-from tvb_eib_plugin.simulate import run_trs
+from tvb_eib_plugin._simulation.batch import over_members, stack_models, stack_trees
+from tvb_eib_plugin._model.coupling import effective
+from tvb_eib_plugin._model.integrate import draw_noise, integrator_step
+from tvb_eib_plugin._simulation.simulate import run_trs
 
 #: the reference model's settings (Heun, dt 4 ms, no delays) and the paper's (Euler-Maruyama, dt 1 ms,
 #: delays at 3 mm/ms, Balloon-Windkessel BOLD)

@@ -11,7 +11,7 @@ import tvb_eib_plugin as eib  # noqa: E402
 # The tests compare with float64 references in raw jnp code too; the package itself only asks for float64
 # where it builds or scores a model (tests/test_public_api.py checks that in a fresh interpreter).
 jax.config.update("jax_enable_x64", True)
-from tvb_eib_plugin.validation import InputWarning  # noqa: E402
+from tvb_eib_plugin._validation import InputWarning  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ def conn76():
 def reference():
     """The reference experiment (seed 0, float32, every setting of the spec) up to FIC+EIB, with its log:
     about 15 s, run once for test_experiment.py and test_pinned.py."""
-    from tvb_eib_plugin.experiment import run_experiment
+    from tvb_eib_plugin._experiments.experiment import run_experiment
 
     lines = []
     tree = run_experiment("EI_Tuning_FIC_EIB_Optimization", routines=("fic", "fic_eib"), seed=0, log=lines.append)

@@ -30,15 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tvb_eib_plugin.balloon import BalloonState, balloon_bold, balloon_init, balloon_update
-from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.data import normalise_weights
-from tvb_eib_plugin.integrate import integrate
-from tvb_eib_plugin.metrics import fc, fc_corr, rowwise_rmse, with_diagonal
-from tvb_eib_plugin.network import delay_steps, initial_state, network_model
+from tvb_eib_plugin._model.balloon import BalloonState, balloon_bold, balloon_init, balloon_update
+from tvb_eib_plugin._model.coupling import effective
+from tvb_eib_plugin._io.data import normalise_weights
+from tvb_eib_plugin._model.integrate import integrate
+from tvb_eib_plugin._simulation.metrics import fc, fc_corr, rowwise_rmse, with_diagonal
+from tvb_eib_plugin._model.network import delay_steps, initial_state, network_model
 from tvb_eib_plugin.routines.eib import FICEIB, eib_update
 from tvb_eib_plugin.routines.fic import fic_rate_update
-from tvb_eib_plugin.validation import InputError
+from tvb_eib_plugin._validation import InputError
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "data", "authors_c", "schirner2023_c_16regions.npz")
 N = 16

@@ -12,9 +12,9 @@ import xarray as xr
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.cli import _command_actions, _overrides, _parser, main
-from tvb_eib_plugin.cli_settings import cli_names, in_cli_terms
-from tvb_eib_plugin.progress import MIN_BAR, ChunkProgress, bar_postfix, log_info
+from tvb_eib_plugin._cli.main import _command_actions, _overrides, _parser, main
+from tvb_eib_plugin._cli.settings import cli_names, in_cli_terms
+from tvb_eib_plugin.routines.progress import MIN_BAR, ChunkProgress, bar_postfix, log_info
 
 SHORT_RUN = ["--routines", "fic", "fic_eib", "--fic-iterations", "12", "--eib-iterations", "5", "--eib-window", "10",
              "--transient-ms", "7200", "--eval-ms", "21600", "--figure", ""]
@@ -25,7 +25,7 @@ def quiet_run(tmp_path_factory):
     """A short quiet run of the reference experiment as a script or CI runs it (stdout a pipe), one FIC+EIB
     rate set with --set: its exit status, results file, stdout and stderr."""
     out = tmp_path_factory.mktemp("quiet") / "r.nc"
-    run = subprocess.run([sys.executable, "-m", "tvb_eib_plugin.cli", "run", "-q", *SHORT_RUN, "-o", str(out),
+    run = subprocess.run([sys.executable, "-m", "tvb_eib_plugin", "run", "-q", *SHORT_RUN, "-o", str(out),
                           "--set", "fic_eib.eta_eib=0.004"], capture_output=True, text=True, timeout=300)
     return run.returncode, out, run.stdout, run.stderr
 

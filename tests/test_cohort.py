@@ -11,11 +11,11 @@ import time
 import numpy as np
 import pytest
 
-from tvb_eib_plugin.cohort import tune_cohort
-from tvb_eib_plugin.experiment import run_experiment
-from tvb_eib_plugin.results import load_results, save_results
-from tvb_eib_plugin.twins import TwinTruth, cohort_recovery, recovery, twin_subject
-from tvb_eib_plugin.validation import InputError
+from tvb_eib_plugin._cohorts.cohort import tune_cohort
+from tvb_eib_plugin._experiments.experiment import run_experiment
+from tvb_eib_plugin._io.results import load_results, save_results
+from tvb_eib_plugin._cohorts.twins import TwinTruth, cohort_recovery, recovery, twin_subject
+from tvb_eib_plugin._validation import InputError
 
 # short runs of the reference pipeline: every stage, with its evaluation
 SHORT = dict(transient_ms=7200.0, eval_ms=14400.0, eval_discard=2,
@@ -106,7 +106,7 @@ def test_bad_cohorts_are_refused_before_anything_runs(dk):
         tune_cohort(subjects=[a], seeds=(1, 1), log=None)
     with pytest.raises(InputError, match="eval_discard"):
         tune_cohort(subjects=[a], eval_ms=14400.0, log=None)
-    from tvb_eib_plugin.cli import main
+    from tvb_eib_plugin._cli.main import main
 
     assert main(["cohort"]) == 2  # neither subjects nor --twins
 
@@ -115,8 +115,8 @@ DEVICES_SCRIPT = """
 import dataclasses, json, sys
 import jax, numpy as np
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.batch import over_members, shard_members, stack_models, pad_members
-from tvb_eib_plugin.cohort import tune_cohort
+from tvb_eib_plugin._simulation.batch import over_members, shard_members, stack_models, pad_members
+from tvb_eib_plugin._cohorts.cohort import tune_cohort
 from tvb_eib_plugin.routines.fic import fic_chunk
 dk = eib.load_dataset("dk_average")
 rng = np.random.default_rng(2)
@@ -152,7 +152,7 @@ def test_dask_cohort_survives_a_killed_worker_and_resumes(dk, tmp_path):
     only that subject."""
     from dask.distributed import Client, LocalCluster
 
-    from tvb_eib_plugin.distributed import subject_file, tune_cohort_distributed
+    from tvb_eib_plugin._cohorts.distributed import subject_file, tune_cohort_distributed
 
     cohort = subjects(dk, 4)
     settings = dict(SHORT, transient_ms=3600.0, eval_ms=7200.0, precision="float64", routines=("fic", "fic_eib"),
@@ -245,7 +245,7 @@ def test_the_cli_splits_the_cpu_and_tunes_a_cohort_of_bids_folders(tmp_path):
                 (folder / f.name).write_bytes(f.read_bytes())
     out = tmp_path / "cohort.nc"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    run = subprocess.run([sys.executable, "-m", "tvb_eib_plugin.cli", "cohort", str(tmp_path / "sub-01"),
+    run = subprocess.run([sys.executable, "-m", "tvb_eib_plugin", "cohort", str(tmp_path / "sub-01"),
                           str(tmp_path / "sub-02"), "--seeds", "0", "1", "--host-devices", "2", "--routines", "fic",
                           "fic_eib", "--fic-iterations", "10", "--eib-iterations", "10", "--eib-window", "10",
                           "--transient-ms", "7200", "--eval-ms", "21600", "-o", str(out)],
@@ -259,7 +259,7 @@ def test_the_cli_splits_the_cpu_and_tunes_a_cohort_of_bids_folders(tmp_path):
 
 
 def test_use_host_devices_keeps_a_count_the_user_set():
-    script = ("import tvb_eib_plugin\nfrom tvb_eib_plugin.batch import use_host_devices\n"
+    script = ("import tvb_eib_plugin\nfrom tvb_eib_plugin._simulation.batch import use_host_devices\n"
               "print(use_host_devices(3))")
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     got = [subprocess.run([sys.executable, "-c", script], env=e, capture_output=True, text=True, timeout=120)
@@ -271,7 +271,7 @@ def test_pooled_seeds_average_the_log_ratios_and_j_i():
     """The seeds' consensus: its log(wLRE/wFFI) is the seeds' mean log ratio, J_i the mean J_i."""
     import xarray as xr
 
-    from tvb_eib_plugin.twins import pool_seeds
+    from tvb_eib_plugin._cohorts.twins import pool_seeds
 
     rng = np.random.default_rng(4)
     dims = ("seed", "region", "region_j")

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.coupling_choice import choose_coupling
-from tvb_eib_plugin.data import Connectome
-from tvb_eib_plugin.experiment import experiment_network, get_experiment, run_experiment
-from tvb_eib_plugin.network import initial_state
+from tvb_eib_plugin._experiments.coupling_choice import choose_coupling
+from tvb_eib_plugin._io.data import Connectome
+from tvb_eib_plugin._experiments.experiment import experiment_network, get_experiment, run_experiment
+from tvb_eib_plugin._model.network import initial_state
 from tvb_eib_plugin.routines import FIC, TuningState
-from tvb_eib_plugin.twins import twin_subject
-from tvb_eib_plugin.validation import InputError, InputWarning
+from tvb_eib_plugin._cohorts.twins import twin_subject
+from tvb_eib_plugin._validation import InputError, InputWarning
 
 N = 8
 VALUES = np.geomspace(0.125, 8.0, 7)  # a factor 2 apart

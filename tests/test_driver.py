@@ -12,12 +12,12 @@ from tvb.basic.neotraits.api import Attr
 from tvb.basic.neotraits.ex import TraitValueError
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.batch import stack_models, stack_trees
-from tvb_eib_plugin.coupling import effective
+from tvb_eib_plugin._simulation.batch import stack_models, stack_trees
+from tvb_eib_plugin._model.coupling import effective
 from tvb_eib_plugin.routines import BoundedFloat, BoundedInt, TuningState
 from tvb_eib_plugin.routines.driver import IterativeRoutine, Phase
-from tvb_eib_plugin.simulate import tr_step
-from tvb_eib_plugin.window import window_empty, window_push
+from tvb_eib_plugin._simulation.simulate import tr_step
+from tvb_eib_plugin._simulation.window import window_empty, window_push
 
 
 # --- the example routine of the README's architecture section: 20 lines -----------------------------------

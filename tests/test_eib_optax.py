@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.batch import stack_models, stack_trees
+from tvb_eib_plugin._simulation.batch import stack_models, stack_trees
 from tvb_eib_plugin.routines import TuningState
 
 

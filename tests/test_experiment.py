@@ -5,8 +5,8 @@ import pytest
 import xarray as xr
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.experiment import run_experiment
-from tvb_eib_plugin.results import load_results, save_results
+from tvb_eib_plugin._experiments.experiment import run_experiment
+from tvb_eib_plugin._io.results import load_results, save_results
 
 
 # `reference` (conftest.py): the named experiment up to FIC+EIB, seed 0, shared with test_pinned.py.
@@ -59,7 +59,7 @@ def test_results_are_labelled_and_survive_netcdf(reference, tmp_path, dk):
     # selection by label works as users expect
     assert float(tree["fic"]["J_i"].sel(region="L.BSTS")) == float(tree["fic"]["J_i"][0])
     # and the tuned model comes back from the file
-    from tvb_eib_plugin.results import tuned_model
+    from tvb_eib_plugin._io.results import tuned_model
 
     base = eib.network_from_connectome(dk, delays=False)
     back = tuned_model(load_results(path), "fic_eib", base)
@@ -67,7 +67,7 @@ def test_results_are_labelled_and_survive_netcdf(reference, tmp_path, dk):
 
 
 def test_figure_is_drawn(reference, tmp_path):
-    from tvb_eib_plugin.plot import results_figure
+    from tvb_eib_plugin._io.plot import results_figure
 
     fig = results_figure(reference[0], tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 50_000
@@ -86,7 +86,7 @@ def test_a_gradient_stage_after_fic_eib_lands_in_results_and_figure(tmp_path):
     assert h.sizes["step"] == 3 and int(h.step[0]) == 0 and h["loss"].attrs["units"] == "1"
     assert any(ln.startswith("Step 2: ") for ln in lines)
     assert float(tree["gradient_eib"]["wLRE"].min()) >= 0
-    from tvb_eib_plugin.plot import results_figure
+    from tvb_eib_plugin._io.plot import results_figure
 
     fig = results_figure(tree, tmp_path / "fig.png")
     titles = [ax.get_title() for ax in fig.axes]
@@ -127,7 +127,7 @@ def test_runner_takes_tvb_objects_and_their_fc(conn76, dk):
 
 
 def test_cli_runs_and_writes_results_and_figure(tmp_path, capsys):
-    from tvb_eib_plugin.cli import main
+    from tvb_eib_plugin._cli.main import main
 
     out, fig = tmp_path / "r.nc", tmp_path / "r.png"
     rc = main(["run", "--routines", "fic", "fic_eib", "--fic-iterations", "30", "--eib-iterations", "20", "--eib-window", "30",
@@ -146,7 +146,7 @@ def test_tvb_simulator_with_exported_objects_reproduces_the_tuned_model(dk, dela
     the plugin's noise-free trajectory (differences: TVB's float32 history)."""
     from tvb.simulator import monitors
 
-    from tvb_eib_plugin.tvb_export import tvb_simulator
+    from tvb_eib_plugin.tvb._export import tvb_simulator
 
     rng = np.random.default_rng(0)
     net = eib.network_from_connectome(dk, delays=delays)
@@ -165,7 +165,7 @@ def test_tvb_simulator_with_exported_objects_reproduces_the_tuned_model(dk, dela
 
 
 def test_uniform_coupling_exports_to_the_stock_tvb_model(dk):
-    from tvb_eib_plugin.tvb_export import tvb_coupling, tvb_model
+    from tvb_eib_plugin.tvb._export import tvb_coupling, tvb_model
 
     net = eib.network_from_connectome(dk, delays=False, wLRE=1.3, wFFI=1.3)
     assert type(tvb_model(net)).__name__ == "ReducedWongWangExcInh"

@@ -10,17 +10,17 @@ import pytest
 from tvb.simulator import monitors
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.evaluation import Evaluation
-from tvb_eib_plugin.integrate import draw_noise, integrate
-from tvb_eib_plugin.results import StageRecord, build_results, load_results, save_results, tuned_model
+from tvb_eib_plugin._model.coupling import effective
+from tvb_eib_plugin._simulation.evaluation import Evaluation
+from tvb_eib_plugin._model.integrate import draw_noise, integrate
+from tvb_eib_plugin._io.results import StageRecord, build_results, load_results, save_results, tuned_model
 
 
 def test_exported_simulator_gets_nsig_half_sigma_squared_and_follows_the_plugins_noisy_run(feed_tvb_noise):
     """TVB's Additive noise has increment sqrt(dt) sqrt(2 nsig) N(0, 1), ours sigma sqrt(dt) N(0, 1): the
     export must set nsig = sigma^2 / 2 per population.  Checked on the value and on the run: the exported
     Simulator (dual coupling, noise on S_e and S_i), fed our noise sequence, follows our trajectory."""
-    from tvb_eib_plugin.tvb_export import tvb_simulator
+    from tvb_eib_plugin.tvb._export import tvb_simulator
 
     rng = np.random.default_rng(4)
     n, dt, steps = 5, 1.0, 300
@@ -96,7 +96,7 @@ def test_a_tvb_connectivity_zip_loads_with_its_labels_weights_and_lengths(tmp_pa
 
 
 def test_cli_list_names_the_experiments_routines_and_data_sets(capsys):
-    from tvb_eib_plugin.cli import main
+    from tvb_eib_plugin._cli.main import main
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
@@ -108,7 +108,7 @@ def test_cli_list_names_the_experiments_routines_and_data_sets(capsys):
 
 
 def test_cli_refuses_a_bad_fc_file_and_a_bad_variant_with_exit_2(tmp_path, capsys):
-    from tvb_eib_plugin.cli import main
+    from tvb_eib_plugin._cli.main import main
 
     common = ["--transient-ms", "720", "--eval-ms", "7200", "-o", str(tmp_path / "r.nc"), "--figure", "", "-q"]
     assert main(["run", "--fc", str(tmp_path / "nope.npy")] + common) == 2

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from tvb_eib_plugin.experiment import EXPERIMENTS, get_experiment, run_experiment
-from tvb_eib_plugin.fast_fit import schirner2023_fast_settings
+from tvb_eib_plugin._experiments.experiment import EXPERIMENTS, get_experiment, run_experiment
+from tvb_eib_plugin._experiments.fast_fit import schirner2023_fast_settings
 from tvb_eib_plugin.routines import annealing_schedule
-from tvb_eib_plugin.schirner2023 import schirner2023_settings
-from tvb_eib_plugin.validation import InputError
+from tvb_eib_plugin._experiments.schirner2023 import schirner2023_settings
+from tvb_eib_plugin._validation import InputError
 
 #: what the fast preset changes, and nothing else (fast_fit's docstring says why, with the measurements)
 CHANGED = {"name": "Schirner2023Fast", "dt": 4.0, "scheme": "heun"}

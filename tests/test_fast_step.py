@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.coupling import afferent, dual_coupling, effective, history_init, history_write
-from tvb_eib_plugin.simulate import run_trs
+from tvb_eib_plugin._model.coupling import afferent, dual_coupling, effective, history_init, history_write
+from tvb_eib_plugin._simulation.simulate import run_trs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.join(HERE, "..", "benchmarks")

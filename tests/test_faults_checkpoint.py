@@ -15,11 +15,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from tvb_eib_plugin.cohort import tune_cohort
-from tvb_eib_plugin.data import Connectome
-from tvb_eib_plugin.experiment import run_experiment, run_stages
+from tvb_eib_plugin._cohorts.cohort import tune_cohort
+from tvb_eib_plugin._io.data import Connectome
+from tvb_eib_plugin._experiments.experiment import run_experiment
+from tvb_eib_plugin._experiments.stages import run_stages
 from tvb_eib_plugin.routines.checkpoint import batch_path, read_checkpoint
-from tvb_eib_plugin.validation import InputError
+from tvb_eib_plugin._validation import InputError
 
 N = 5
 # the reference pipeline with delays, a few TRs long: transient 10 TRs, FIC 10, FIC+EIB 30 (a chunk and a
@@ -174,8 +175,8 @@ def test_cohort_batches_write_their_own_checkpoints_and_never_resume_another_sub
 def test_a_batch_checkpoint_is_refused_for_other_seeds(cohort_a):
     """A batch's fingerprint holds each member's seed: sub-a's file of seed 0, given to a batch of sub-a
     with seed 1 (the routines' own seed setting the same, 0), is refused before any compute."""
-    from tvb_eib_plugin.batch import stack_models
-    from tvb_eib_plugin.experiment import ExperimentSettings, configure_routines, prepare_inputs
+    from tvb_eib_plugin._simulation.batch import stack_models
+    from tvb_eib_plugin._experiments.experiment import ExperimentSettings, configure_routines, prepare_inputs
 
     settings = ExperimentSettings().replace(**_settings(cohort_a.parent / "ck.sub-a.seed0.npz"))
     net, fc, labels, _, _ = prepare_inputs(settings, subject(0, "sub-a"), None, None, None)

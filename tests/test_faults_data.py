@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.data import Connectome
-from tvb_eib_plugin.experiment import configure_routines, experiment_network, get_experiment, run_experiment
-from tvb_eib_plugin.memory import GB, check_memory, memory_estimate, run_memory
-from tvb_eib_plugin.validation import InputError, InputWarning
+from tvb_eib_plugin._io.data import Connectome
+from tvb_eib_plugin._experiments.experiment import configure_routines, experiment_network, get_experiment, run_experiment
+from tvb_eib_plugin._experiments.memory import GB, check_memory, memory_estimate, run_memory
+from tvb_eib_plugin._validation import InputError, InputWarning
 
 N = 5
 LABELS = ("A", "B", "C", "D", "E")
@@ -173,7 +173,7 @@ def test_delays_without_tract_lengths_are_refused_when_building_the_network():
 
 
 def test_delays_without_tract_lengths_are_refused_by_experiments_and_cohorts():
-    from tvb_eib_plugin.cohort import tune_cohort
+    from tvb_eib_plugin._cohorts.cohort import tune_cohort
 
     con = subject(tract_lengths=None)
     with pytest.raises(InputError, match=r"no tract lengths, but experiment 'Schirner2023' runs with conduction "
@@ -186,7 +186,7 @@ def test_delays_without_tract_lengths_are_refused_by_experiments_and_cohorts():
 
 
 def test_the_command_line_names_the_fix_and_can_turn_delays_off(tmp_path, capsys):
-    from tvb_eib_plugin.cli import _overrides, _parser, main
+    from tvb_eib_plugin._cli.main import _overrides, _parser, main
 
     mats = matrices()
     del mats["tractLength"]
@@ -199,7 +199,7 @@ def test_the_command_line_names_the_fix_and_can_turn_delays_off(tmp_path, capsys
 
 
 def test_twins_refuse_delays_without_tract_lengths_and_a_negative_discard():
-    from tvb_eib_plugin.twins import twin_subject
+    from tvb_eib_plugin._cohorts.twins import twin_subject
 
     with pytest.raises(InputError, match="no tract lengths"):
         twin_subject(subject(tract_lengths=None), delays=True)

@@ -13,10 +13,10 @@ import pytest
 import xarray as xr
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.cli import main
-from tvb_eib_plugin.data import Connectome
-from tvb_eib_plugin.experiment import run_experiment
-from tvb_eib_plugin.results import load_results, save_results
+from tvb_eib_plugin._cli.main import main
+from tvb_eib_plugin._io.data import Connectome
+from tvb_eib_plugin._experiments.experiment import run_experiment
+from tvb_eib_plugin._io.results import load_results, save_results
 from tvb_eib_plugin.routines.schedule import EIBStage
 
 N = 4
@@ -69,7 +69,7 @@ CLI_SHORT = ["--routines", "fic", "fic_eib", "--fic-iterations", "20", "--eib-wi
 def test_a_start_saturated_by_its_coupling_stops_at_integration_and_says_why():
     """Coupling 50 pins S_e at 1 everywhere: the old runner returned NaN as the stage's fit without a word
     (after a 7.2 s transient, 0.54: the score of the flat BOLD's HRF tail)."""
-    from tvb_eib_plugin.divergence import ActivitySaturated
+    from tvb_eib_plugin._simulation.divergence import ActivitySaturated
 
     with pytest.raises(ActivitySaturated, match=r"stage 'integration' failed: S_e is pinned at 1 in 4 region") as info:
         run_experiment(**short(coupling=50.0))
@@ -84,7 +84,7 @@ def test_a_start_saturated_by_its_coupling_stops_at_integration_and_says_why():
 def test_saturation_during_fic_eib_keeps_the_stages_before_it_and_its_partial_history(tmp_path):
     """A target FC the toy cannot reach and a huge EIB rate saturate it (S_e at 1 for a whole chunk);
     the old runner went on to a NaN window FC some chunks later, raised a bare error and kept nothing."""
-    from tvb_eib_plugin.divergence import ActivitySaturated
+    from tvb_eib_plugin._simulation.divergence import ActivitySaturated
 
     with pytest.raises(ActivitySaturated, match=r"stage 'fic_eib' failed: S_e is pinned at 1 ") as info:
         run_experiment(**short(HIGH, FAST))
@@ -108,7 +108,7 @@ def test_saturation_during_fic_eib_keeps_the_stages_before_it_and_its_partial_hi
 def test_runaway_weights_stop_the_run():
     """A target FC below what the toy can reach drives wFFI up without limit; the old runner returned
     wFFI = 716 (from 1) without a word."""
-    from tvb_eib_plugin.divergence import WeightsRunaway
+    from tvb_eib_plugin._simulation.divergence import WeightsRunaway
 
     with pytest.raises(WeightsRunaway, match=r"stage 'fic_eib' failed: wFFI reached .* over 100x its starting"):
         run_experiment(**short(NEGATIVE, FAST))
@@ -143,8 +143,8 @@ def test_flat_bold_is_an_error_not_a_rounding_noise_fc(dtype):
     float32); the old evaluation scored that as FC (fc_corr 0.38, 0.67)."""
     import jax
 
-    from tvb_eib_plugin.divergence import ActivitySaturated
-    from tvb_eib_plugin.evaluation import evaluate
+    from tvb_eib_plugin._simulation.divergence import ActivitySaturated
+    from tvb_eib_plugin._simulation.evaluation import evaluate
 
     net = eib.network_from_connectome(toy(), delays=False, sigma_e=0.0, dtype=np.dtype(dtype))
     state = eib.simulate(net, eib.initial_state(net, 0), 64800.0, chunk_trs=45).state
@@ -158,7 +158,7 @@ def test_the_window_correlation_stays_within_minus_one_and_one():
     import jax
     import jax.numpy as jnp
 
-    from tvb_eib_plugin.window import window_fc, window_init, window_push
+    from tvb_eib_plugin._simulation.window import window_fc, window_init, window_push
 
     def raw(w):  # the old formula, from the window's own moments
         size = float(w.size)
@@ -262,7 +262,7 @@ def test_cohort_subjects_that_map_to_one_file_are_refused(tmp_path):
     """'sub 01' and 'sub_01' both map to sub_01.nc: the old code wrote the second over the first and returned
     the second's results under both names."""
     pytest.importorskip("dask.distributed")
-    from tvb_eib_plugin.distributed import tune_cohort_distributed
+    from tvb_eib_plugin._cohorts.distributed import tune_cohort_distributed
 
     for names in (("sub 01", "sub_01"), ("Sub-01", "sub-01")):
         with pytest.raises(eib.InputError, match="would both be written to"):
@@ -280,7 +280,7 @@ def test_a_corrupt_subject_file_is_tuned_again(tmp_path):
     pytest.importorskip("dask.distributed")
     from dask.distributed import Client
 
-    from tvb_eib_plugin.distributed import IncompleteSubjectWarning, subject_file, tune_cohort_distributed
+    from tvb_eib_plugin._cohorts.distributed import IncompleteSubjectWarning, subject_file, tune_cohort_distributed
 
     settings = dict({k: v for k, v in short().items() if k not in ("connectome", "log")}, routines=("fic",),
                     routine_settings={"fic": {"n_iterations": 10}})
@@ -328,7 +328,7 @@ def test_a_transient_shorter_than_a_tr_is_refused(tmp_path, capsys):
 def test_a_run_given_another_fc_is_not_shown_beside_the_published_numbers_or_titled_empirical(tmp_path):
     """dk_average with a user's FC: the closing table must not print the data set's published fits, and the
     results (and so the figure) must say the target was given, not empirical."""
-    from tvb_eib_plugin.plot import target_kind
+    from tvb_eib_plugin._io.plot import target_kind
 
     con = eib.load_dataset("dk_average")
     other = np.corrcoef(np.random.default_rng(0).normal(size=(84, 200)))

@@ -20,7 +20,7 @@ from tvb.datatypes.connectivity import Connectivity
 from tvb.simulator import coupling, integrators, monitors, simulator
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin import adapters, tvb_export
+from tvb_eib_plugin.tvb import _adapters as adapters, _export as tvb_export
 
 N, DT, SPEED = 5, 1.0, 3.0
 

@@ -9,8 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import tvb_eib_plugin as eib  # noqa: E402
-from tvb_eib_plugin.data import Connectome  # noqa: E402
-from tvb_eib_plugin.plot import hemisphere_blocks, results_figure, target_kind  # noqa: E402
+from tvb_eib_plugin._io.data import Connectome  # noqa: E402
+from tvb_eib_plugin._io.plot import hemisphere_blocks, results_figure, target_kind  # noqa: E402
 
 LABELS = ("L.A", "L.B", "L.C", "R.A", "R.B", "R.C")
 
@@ -109,7 +109,7 @@ def test_a_lopsided_coupling_scale_is_labelled_on_both_sides_of_its_centre():
     the purple half of the bar (the weakened edges) unlabelled."""
     from matplotlib.colors import TwoSlopeNorm
 
-    from tvb_eib_plugin.plot import _two_sided_ticks
+    from tvb_eib_plugin._io.plot import _two_sided_ticks
 
     ticks = _two_sided_ticks(TwoSlopeNorm(vcenter=1.0, vmin=0.92, vmax=1.7))
     below, above = ticks[ticks < 1.0], ticks[ticks > 1.0]
@@ -124,7 +124,7 @@ def test_coupling_colourbar_ticks_stay_inside_their_scale():
     short run's wFFI (0.9608..1.0195 gave a tick at 0.96)."""
     from matplotlib.colors import TwoSlopeNorm
 
-    from tvb_eib_plugin.plot import _two_sided_ticks
+    from tvb_eib_plugin._io.plot import _two_sided_ticks
 
     rng = np.random.default_rng(0)
     for lo, hi in [(0.9607694745063782, 1.0195106267929077), *rng.uniform([0.0, 1.0001], [0.9999, 3.0], (50, 2))]:

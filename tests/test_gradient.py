@@ -9,9 +9,10 @@ import optax
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.bold import bold_from_steps
+from tvb_eib_plugin._model.bold import bold_from_steps
 from tvb_eib_plugin.routines import GradientEIB, TuningState
-from tvb_eib_plugin.routines.gradient import FitParams, loss, loss_terms, params_of
+from tvb_eib_plugin import TunedParams
+from tvb_eib_plugin.routines.gradient import loss, loss_terms
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +20,8 @@ def setup(dk):
     net = eib.network_from_connectome(dk, delays=False)
     state = eib.simulate(net, eib.initial_state(net, 0), 36000.0).state
     rng = np.random.default_rng(0)
-    p = params_of(net)
-    p = FitParams(p.J_i * rng.uniform(0.9, 1.2, 84), p.wLRE * rng.uniform(0.5, 1.5, (84, 84)), p.wFFI)
+    p = net.tuned
+    p = TunedParams(p.J_i * rng.uniform(0.9, 1.2, 84), p.wLRE * rng.uniform(0.5, 1.5, (84, 84)), p.wFFI)
     ls = GradientEIB(duration_ms=14400.0, discard=2).loss_settings(net)
     return net, state, p, ls, jnp.asarray(dk.fc_target)
 
@@ -64,7 +65,7 @@ def test_gradient_through_delays_uses_checkpointed_autodiff(dk):
     assert net.coupling.horizon > 1
     state = eib.simulate(net, eib.initial_state(net, 0), 7200.0).state
     ls = GradientEIB(duration_ms=14400.0, discard=2).loss_settings(net)
-    g = jax.grad(lambda p: loss(p, net, state, jnp.asarray(dk.fc_target), ls)[0])(params_of(net))
+    g = jax.grad(lambda p: loss(p, net, state, jnp.asarray(dk.fc_target), ls)[0])(net.tuned)
     assert np.all(np.isfinite(np.asarray(g.wLRE))) and float(jnp.abs(g.J_i).max()) > 0
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.adjoint import heun_noisy, heun_trajectory
-from tvb_eib_plugin.bold import bold_from_steps
-from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.integrate import draw_noise
+from tvb_eib_plugin._simulation.adjoint import heun_noisy, heun_trajectory
+from tvb_eib_plugin._model.bold import bold_from_steps
+from tvb_eib_plugin._model.coupling import effective
+from tvb_eib_plugin._model.integrate import draw_noise
 from tvb_eib_plugin.routines import GradientEIB
-from tvb_eib_plugin.routines.gradient import loss, observe, params_of, value_and_grad
+from tvb_eib_plugin.routines.gradient import loss, observe, value_and_grad
 
 
 def _net(n=6, seed=0, **kw):
@@ -79,7 +79,7 @@ def test_observe_has_the_gradient_of_bold_and_the_tail_mean(setup, tail):
 def test_noise_samples_one_after_another_equal_the_side_by_side_mean_in_the_memory_of_one(setup):
     net, state, fc_t = setup
     ls = GradientEIB(duration_ms=36000.0, discard=2, noise_samples=2).loss_settings(net)
-    p = params_of(net)
+    p = net.tuned
     seq = jax.jit(lambda p, ls: value_and_grad(p, net, state, fc_t, ls), static_argnums=1)
     compiled = {ns: seq.lower(p, dataclasses.replace(ls, noise_samples=ns)).compile() for ns in (1, 2)}
     (v_seq, t_seq), g_seq = compiled[2](p)

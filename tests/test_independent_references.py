@@ -15,11 +15,12 @@ from tvb.datatypes.connectivity import Connectivity
 from tvb.simulator import coupling, integrators, models, monitors, noise, simulator  # noqa: F401
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.balloon import balloon_bold, balloon_init, balloon_update
-from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.integrate import draw_noise, integrate
-from tvb_eib_plugin.metrics import fc, fc_corr, fc_rmse, rowwise_rmse
-from tvb_eib_plugin.routines.gradient import FitParams, LossSettings, loss, params_of
+from tvb_eib_plugin._model.balloon import balloon_bold, balloon_init, balloon_update
+from tvb_eib_plugin._model.coupling import effective
+from tvb_eib_plugin._model.integrate import draw_noise, integrate
+from tvb_eib_plugin._simulation.metrics import fc, fc_corr, fc_rmse, rowwise_rmse
+from tvb_eib_plugin import TunedParams
+from tvb_eib_plugin.routines.gradient import LossSettings, loss
 
 
 # -- stochastic Heun against TVB's own HeunStochastic, both driven by one noise stream ---------------
@@ -159,8 +160,8 @@ def test_gradient_through_delays_matches_finite_differences():
     x = rng.normal(size=(n, 40))
     target = jnp.asarray(np.corrcoef(x + x[:1]) * (1 - np.eye(n)))
     ls = LossSettings(n_tr=14, discard=2, activity_steps=200)
-    p = params_of(net)
-    p = FitParams(p.J_i * rng.uniform(0.9, 1.1, n), p.wLRE * rng.uniform(0.7, 1.3, (n, n)),
+    p = net.tuned
+    p = TunedParams(p.J_i * rng.uniform(0.9, 1.1, n), p.wLRE * rng.uniform(0.7, 1.3, (n, n)),
                   p.wFFI * rng.uniform(0.7, 1.3, (n, n)))
     f = jax.jit(lambda p: loss(p, net, state, target, ls)[0])
     g = jax.jit(jax.grad(lambda p: loss(p, net, state, target, ls)[0]))(p)
@@ -191,7 +192,7 @@ def test_the_gradient_loss_simulates_what_simulate_does(delays):
     np.testing.assert_allclose(S_e, run.S_e_trace, rtol=0, atol=1e-12)
     target = np.corrcoef(rng.normal(size=(n, 30))) * (1 - np.eye(n))
     ls = LossSettings(n_tr=12, discard=2, activity_steps=300, activity_weight=0.5, target=0.3)
-    terms = {k: float(v) for k, v in loss_terms(params_of(net), net, state, jnp.asarray(target), ls).items()}
+    terms = {k: float(v) for k, v in loss_terms(net.tuned, net, state, jnp.asarray(target), ls).items()}
     sim_fc = np.corrcoef(run.bold[2:].T) * (1 - np.eye(n))
     assert terms["fc_rmse"] == pytest.approx(np.sqrt(np.mean((sim_fc - target) ** 2)), abs=1e-9)
     assert terms["activity"] == pytest.approx(np.mean((run.S_e_trace[-300:].mean(axis=0) - 0.3) ** 2), abs=1e-12)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.data import Connectome
+from tvb_eib_plugin._io.data import Connectome
 
 
 def test_dk_average_ships_with_labels_weights_lengths_and_fc(dk):
@@ -70,7 +70,7 @@ def test_bad_fc_and_labels_are_refused(dk):
         Connectome(labels=("a", "b", "c"), weights=np.ones((3, 3)), fc_target=dk.fc_target)
     with pytest.raises(eib.InputError, match="3 entries but there are 84"):
         Connectome(labels=("a", "b", "c"), weights=dk.weights)
-    from tvb_eib_plugin.validation import check_labels_agree
+    from tvb_eib_plugin._validation import check_labels_agree
 
     with pytest.raises(eib.InputError, match="different order"):
         check_labels_agree(dk.labels, dk.labels[::-1], "SC", "FC")

@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.adjoint import heun_trajectory
-from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.integrate import draw_noise, integrate
-from tvb_eib_plugin.model import transfer, transfer_and_slope
-from tvb_eib_plugin.tvb_export import tvb_model
+from tvb_eib_plugin._simulation.adjoint import heun_trajectory
+from tvb_eib_plugin._model.coupling import effective
+from tvb_eib_plugin._model.integrate import draw_noise, integrate
+from tvb_eib_plugin._model.node import transfer, transfer_and_slope
+from tvb_eib_plugin.tvb._export import tvb_model
 
 
 def _net(n=5, seed=0, **kw):

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.experiment import configure_routines, experiment_network, get_experiment, run_experiment
-from tvb_eib_plugin.metrics import fc, fc_corr, fc_rmse
-from tvb_eib_plugin.network import initial_state
+from tvb_eib_plugin._experiments.experiment import configure_routines, experiment_network, get_experiment, run_experiment
+from tvb_eib_plugin._simulation.metrics import fc, fc_corr, fc_rmse
+from tvb_eib_plugin._model.network import initial_state
 from tvb_eib_plugin.routines import FICEIB, TuningState, annealing_schedule
 from tvb_eib_plugin.routines.driver import compiled_chunk
 from tvb_eib_plugin.routines.eib import fic_eib_chunk
 from tvb_eib_plugin.routines.schedule import EIBStage
-from tvb_eib_plugin.validation import InputError
-from tvb_eib_plugin.window import window_samples
+from tvb_eib_plugin._validation import InputError
+from tvb_eib_plugin._simulation.window import window_samples
 
 N = 6
 TR = 100.0

@@ -24,7 +24,7 @@ the commit message: ``python tests/test_pinned.py`` prints the current values in
 import numpy as np
 import pytest
 
-from tvb_eib_plugin.experiment import run_experiment
+from tvb_eib_plugin._experiments.experiment import run_experiment
 from tvb_eib_plugin.routines import annealing_schedule
 
 #: (absolute tolerance on fit metrics, relative tolerance on sums and moments), by precision
@@ -276,7 +276,7 @@ def test_short_schirner2023_run_is_pinned_stage_by_stage():
 
 
 def _current() -> dict:
-    from tvb_eib_plugin.experiment import run_experiment as run
+    from tvb_eib_plugin._experiments.experiment import run_experiment as run
 
     kw = dict(routines=("fic", "fic_eib"), seed=0, log=None)
     return {"reference float32": summary(run("EI_Tuning_FIC_EIB_Optimization", precision="float32", **kw)),

@@ -12,7 +12,7 @@ import jax
 import pytest
 
 from test_cli_face import SHORT_RUN  # tests/ is on the path (pytest, no __init__.py)
-from tvb_eib_plugin.progress import logger
+from tvb_eib_plugin.routines.progress import logger
 from tvb_eib_plugin.routines.loop import run_chunks
 
 # a chunk line as a pipe, a log file or a log= callable gets it: the routine's line, then (rate, ETA or time taken)
@@ -73,7 +73,7 @@ def test_a_log_callable_gets_plain_lines_with_n_total_rate_and_eta():
 
 
 def test_by_default_progress_goes_to_the_package_logger_and_logging_silences_it(capsys, level):
-    from tvb_eib_plugin.progress import log_info
+    from tvb_eib_plugin.routines.progress import log_info
 
     run_chunks(counter(), 0.0, 4, 2, line(4), log_info)
     out = capsys.readouterr().out.splitlines()
@@ -84,7 +84,7 @@ def test_by_default_progress_goes_to_the_package_logger_and_logging_silences_it(
 
 
 def test_on_a_terminal_one_live_bar_stands_for_the_chunk_lines(monkeypatch, level):
-    from tvb_eib_plugin.progress import log_info
+    from tvb_eib_plugin.routines.progress import log_info
 
     screen = Terminal()
     monkeypatch.setattr(sys, "stdout", screen)
@@ -100,7 +100,7 @@ def test_on_a_terminal_one_live_bar_stands_for_the_chunk_lines(monkeypatch, leve
 
 def test_a_piped_cli_run_shows_compiling_n_total_rate_eta_and_the_table(tmp_path):
     """The CLI as a log file or CI sees it: stdout a pipe, not a terminal; nothing silenced."""
-    run = subprocess.run([sys.executable, "-m", "tvb_eib_plugin.cli", "run", *SHORT_RUN, "-o", str(tmp_path / "r.nc")],
+    run = subprocess.run([sys.executable, "-m", "tvb_eib_plugin", "run", *SHORT_RUN, "-o", str(tmp_path / "r.nc")],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -116,7 +116,7 @@ def test_a_piped_cli_run_shows_compiling_n_total_rate_eta_and_the_table(tmp_path
 
 
 def test_run_experiment_still_hands_a_log_callable_the_reference_lines():
-    from tvb_eib_plugin.experiment import run_experiment
+    from tvb_eib_plugin._experiments.experiment import run_experiment
 
     lines = []
     run_experiment(routines=("fic", "fic_eib"), transient_ms=7200.0, eval_ms=21600.0, log=lines.append,

@@ -6,6 +6,7 @@ submodule does not shadow TVB's own ``tvb`` package, and importing the package l
 neither matplotlib nor Dask (they are imported where they are used).
 """
 
+import pathlib
 import subprocess
 import sys
 
@@ -13,8 +14,13 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin import adapters, batch, cohort, distributed, experiment, plot, results, routines, tvb_export
-from tvb_eib_plugin.validation import InputError
+from tvb_eib_plugin.tvb import _adapters as adapters, _export as tvb_export
+from tvb_eib_plugin._simulation import batch
+from tvb_eib_plugin._cohorts import cohort, distributed
+from tvb_eib_plugin._experiments import experiment
+from tvb_eib_plugin._io import plot, results
+from tvb_eib_plugin import routines
+from tvb_eib_plugin._validation import InputError
 
 N = 4
 LABELS = tuple(f"r{i}" for i in range(N))
@@ -77,8 +83,8 @@ def test_a_star_import_gives_all_and_leaves_a_users_tvb_alone():
 
 def test_old_import_paths_still_work():
     from tvb_eib_plugin import network_from_tvb, tvb_connectivity  # noqa: F401  (kept for existing code)
-    from tvb_eib_plugin.experiment import run_experiment
-    from tvb_eib_plugin.tvb_export import tvb_simulator
+    from tvb_eib_plugin._experiments.experiment import run_experiment
+    from tvb_eib_plugin.tvb._export import tvb_simulator
 
     assert run_experiment is eib.run_experiment and tvb_simulator is eib.tvb.to_simulator
     assert network_from_tvb is eib.tvb.from_connectivity and tvb_connectivity is eib.tvb.connectivity
@@ -87,13 +93,13 @@ def test_old_import_paths_still_work():
 def test_lazy_names_import_on_first_use_and_matplotlib_and_dask_only_in_their_calls():
     """A fresh interpreter: the package alone loads no xarray (experiments and results come on first use), and
     even then neither matplotlib nor Dask, which results_figure and tune_cohort_distributed import when called."""
-    heavy = "('xarray', 'tvb_eib_plugin.experiment', 'tvb_eib_plugin.results', 'matplotlib', 'dask')"
+    heavy = "('xarray', 'tvb_eib_plugin._experiments.experiment', 'tvb_eib_plugin._io.results', 'matplotlib', 'dask')"
     code = (f"import sys, tvb_eib_plugin as eib; loaded = lambda: [m for m in {heavy} if m in sys.modules]; "
             "print(loaded()); eib.run_experiment; print(loaded()); "
             "eib.results_figure, eib.tune_cohort_distributed; print(loaded())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[:3] == ["[]", "['xarray', 'tvb_eib_plugin.experiment', 'tvb_eib_plugin.results']",
-                                           "['xarray', 'tvb_eib_plugin.experiment', 'tvb_eib_plugin.results']"]
+    assert out.stdout.split("\n")[:3] == ["[]", "['xarray', 'tvb_eib_plugin._experiments.experiment', 'tvb_eib_plugin._io.results']",
+                                           "['xarray', 'tvb_eib_plugin._experiments.experiment', 'tvb_eib_plugin._io.results']"]
 
 
 def test_dir_lists_the_lazy_names_and_unknown_names_still_fail():
@@ -148,3 +154,43 @@ def test_importing_leaves_jax_alone_and_building_a_network_asks_for_float64_sayi
     printed = [ln for ln in out.stdout.split("\n") if ln.startswith(("import", "network"))]
     assert printed == ["import False", "network True float64 float32"]
     assert "enabling JAX's float64 support" in out.stderr + out.stdout  # said once, on the package's logger
+
+
+#: The layers in the order of docs/architecture.md's tree: each may import only itself and those before it.
+LAYERS = ("_x64", "_validation", "_outputs", "_model", "_simulation", "routines", "_io", "tvb", "_experiments",
+          "_cohorts", "_cli")
+#: The one import against that order, function-local: reading a TVB zip needs TVB's adapters.
+LAYER_EXCEPTIONS = {("_io/data.py", "tvb._adapters")}
+
+
+def _relative_imports(path: pathlib.Path, package: pathlib.Path):
+    """(imported module, dotted within the package) of every relative import in ``path``."""
+    import ast
+
+    parts = list(path.relative_to(package).with_suffix("").parts)
+    here = parts[:-1]  # the package the module is in (an __init__'s too: its last part is "__init__")
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[:len(here) - (node.level - 1)]
+            names = [node.module] if node.module else [a.name for a in node.names]
+            for name in names:
+                yield ".".join(base + name.split("."))
+
+
+def test_layers_import_only_the_layers_above_them():
+    package = pathlib.Path(eib.__file__).parent
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    rank.update(_x64=0, _validation=0, _outputs=0)  # the foundation: none of them imports the others' layers
+    wrong = []
+    for path in sorted(package.rglob("*.py")):
+        where = path.relative_to(package).as_posix()
+        if where in ("__init__.py", "__main__.py"):
+            continue  # the public face imports every layer; `python -m tvb_eib_plugin` runs the CLI
+        mine = where.split("/")[0].removesuffix(".py")
+        for target in _relative_imports(path, package):
+            layer = target.split(".")[0]
+            if layer in rank and rank[layer] > rank[mine] and (where, target) not in LAYER_EXCEPTIONS:
+                wrong.append(f"{where} imports {target}")
+    assert not wrong, "imports against docs/architecture.md's layer order:\n" + "\n".join(wrong)
+    assert set(p.name for p in package.iterdir() if p.is_dir() and not p.name.startswith(("__", "shipped"))) \
+        == {n for n in LAYERS if not n.endswith(("x64", "validation", "outputs"))}, "a folder the layer order misses"

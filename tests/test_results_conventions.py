@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tvb_eib_plugin.data import Connectome
-from tvb_eib_plugin.experiment import run_experiment
-from tvb_eib_plugin.results import VARIABLES, _annotate, save_results
+from tvb_eib_plugin._io.data import Connectome
+from tvb_eib_plugin._experiments.experiment import run_experiment
+from tvb_eib_plugin._io.results import VARIABLES, _annotate, save_results
 from tvb_eib_plugin.routines.loop import _thinned
 from tvb_eib_plugin.routines.schedule import EIBStage
 

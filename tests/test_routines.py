@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tvb_eib_plugin.validation import InputError
+from tvb_eib_plugin._validation import InputError
 from tvb.basic.neotraits.ex import TraitValueError
 
 import tvb_eib_plugin as eib
@@ -21,7 +21,7 @@ from tvb_eib_plugin.routines import (
     register,
     registered_routines,
 )
-from tvb_eib_plugin.routines.eib import warmup_rate
+from tvb_eib_plugin.routines.schedule import warmup_rate
 
 
 def test_registry_lists_fic_and_fic_eib_in_dependency_order():
@@ -137,7 +137,7 @@ def test_users_can_register_their_own_routine(dk):
             log("frozen")
             return StageResult(self.name, start, {}, self.settings())
 
-    from tvb_eib_plugin.experiment import run_experiment
+    from tvb_eib_plugin._experiments.experiment import run_experiment
 
     lines = []
     tree = run_experiment(routines=["freeze"], routine_settings={"fic": {"n_iterations": 10}},

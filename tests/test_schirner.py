@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.balloon import balloon_bold, balloon_init, balloon_update
-from tvb_eib_plugin.coupling import effective
-from tvb_eib_plugin.experiment import run_experiment
-from tvb_eib_plugin.integrate import draw_noise, integrate
-from tvb_eib_plugin.metrics import fc
-from tvb_eib_plugin.model import dfun, firing_rates
+from tvb_eib_plugin._model.balloon import balloon_bold, balloon_init, balloon_update
+from tvb_eib_plugin._model.coupling import effective
+from tvb_eib_plugin._experiments.experiment import run_experiment
+from tvb_eib_plugin._model.integrate import draw_noise, integrate
+from tvb_eib_plugin._simulation.metrics import fc
+from tvb_eib_plugin._model.node import dfun, firing_rates
 from tvb_eib_plugin.routines import FICEIB, TuningState, annealing_schedule
 from tvb_eib_plugin.routines.fic import fic_rate_update
 from tvb_eib_plugin.routines.schedule import EIBStage, as_schedule
-from tvb_eib_plugin.validation import InputError
-from tvb_eib_plugin.window import window_fc, window_init, window_push, window_rebuild
+from tvb_eib_plugin._validation import InputError
+from tvb_eib_plugin._simulation.window import window_fc, window_init, window_push, window_rebuild
 
 
 def test_balloon_reaches_its_analytic_steady_state_and_rests_at_zero():
@@ -187,7 +187,7 @@ def test_the_schirner2023_experiment_and_its_variants_run_end_to_end(dk):
 
 
 def test_gradient_fitting_refuses_the_balloon_model_and_the_cli_builds_schedules(dk):
-    from tvb_eib_plugin.cli import _overrides, _parser
+    from tvb_eib_plugin._cli.main import _overrides, _parser
     from tvb_eib_plugin.routines import GradientEIB
 
     net = _short_paper_model(dk)

@@ -40,7 +40,7 @@ def test_states_stay_in_bounds_and_shapes_are_labelled_by_tr(net):
 
 def test_duration_is_cut_to_whole_trs(net):
     assert eib.simulate.__module__  # the public function
-    from tvb_eib_plugin.simulate import n_trs
+    from tvb_eib_plugin._simulation.simulate import n_trs
 
     assert n_trs(net, 300000.0) == 416
     with pytest.raises(ValueError, match="shorter than one TR"):
@@ -59,7 +59,7 @@ def test_noise_follows_tvb_additive_convention():
     """TVB's Additive(nsig) is sigma = sqrt(2 nsig); the increment is sigma sqrt(dt) N(0, 1)."""
     from tvb.simulator import integrators, noise
 
-    from tvb_eib_plugin.integrate import draw_noise
+    from tvb_eib_plugin._model.integrate import draw_noise
 
     tvb_heun = integrators.HeunStochastic(dt=4.0, noise=noise.Additive(nsig=np.array([5e-5, 0.0])))
     h = eib.heun_from_tvb(tvb_heun, 84)

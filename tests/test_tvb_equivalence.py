@@ -5,7 +5,7 @@ import pytest
 from tvb.simulator import coupling, integrators, models, monitors, simulator
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.coupling import afferent, effective
+from tvb_eib_plugin._model.coupling import afferent, effective
 
 
 def _tvb_model(n, rng=None, **kw):

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 import tvb_eib_plugin as eib
-from tvb_eib_plugin.metrics import fc
-from tvb_eib_plugin.routines.eib import EIBPhase, eib_update, fic_eib_chunk, stage_rate, warmup_rate
+from tvb_eib_plugin._simulation.metrics import fc
+from tvb_eib_plugin.routines.eib import EIBPhase, eib_update, fic_eib_chunk, stage_rate
+from tvb_eib_plugin.routines.schedule import warmup_rate
 from tvb_eib_plugin.routines.fic import fic_rate_update, fic_step, fic_update
 from tvb_eib_plugin.routines.schedule import EIBStage, annealing_schedule, warmup_schedule
-from tvb_eib_plugin.window import window_init
+from tvb_eib_plugin._simulation.window import window_init
 
 # target and simulated FC of 3 regions, symmetric as FCs are, with rows of very different error:
 # d = target - sim = [[0, .5, -.1], [.5, 0, 0], [-.1, 0, 0]]
@@ -154,3 +155,33 @@ def test_one_fic_eib_iteration_moves_the_weights_toward_the_target_fc(small_net)
     np.testing.assert_allclose(model.node.J_i, expected_J, rtol=0, atol=1e-14)
     np.testing.assert_allclose(rec["J_i"][0], expected_J, rtol=0, atol=1e-14)
 
+
+
+def test_rate_schedule_is_the_rate_fic_eib_steps_at():
+    """eib.rate_schedule (an optax schedule) gives the eta_eib FIC+EIB records at every iteration: a warm-up
+    stage then two constant stages, float64 on 6 regions; and it drives an optax optimizer as any schedule."""
+    import optax
+
+    import tvb_eib_plugin as eib
+
+    stages = (eib.EIBStage(5, 0.02, 3, warmup=True), eib.EIBStage(4, 0.01, 3), eib.EIBStage(3, 0.004, 4))
+    rng = np.random.default_rng(0)
+    w = rng.uniform(0, 1, (6, 6))
+    np.fill_diagonal(w, 0)
+    fc_target = np.corrcoef(rng.normal(size=(6, 40)))
+    net = eib.network_model(w / w.max(), dtype=jnp.float64)
+    tree = eib.run_experiment(network=net, fc_target=fc_target, log=None, transient_ms=1440.0, eval_ms=7200.0,
+                              eval_discard=2, routines=(eib.FIC(n_iterations=3), eib.FICEIB(schedule=stages)))
+    recorded = tree["fic_eib/history"].ds["eta_eib"].values
+    schedule = eib.rate_schedule(stages)
+    expected = np.array([schedule(k) for k in range(12)])
+    np.testing.assert_allclose(recorded, expected, rtol=1e-15)
+    assert expected[0] == 0.02 / 5 and expected[4] == 0.02 and expected[5] == 0.01 and expected[-1] == 0.004
+    # and it is an optax schedule: sgd at it steps by -rate * gradient
+    opt = optax.sgd(schedule)
+    state = opt.init(jnp.zeros(1))
+    steps = []
+    for _ in range(7):
+        u, state = opt.update(jnp.ones(1), state)
+        steps.append(-float(u[0]))
+    np.testing.assert_allclose(steps, expected[:7], rtol=1e-6)

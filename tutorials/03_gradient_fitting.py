@@ -36,9 +36,9 @@ import optax  # noqa: E402
 
 from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
-# Internals, not public API: TuningState, loss_terms and params_of are used only to show the mechanics.
+# Internals, not public API: TuningState and loss_terms are used only to show the mechanics.
 from tvb_eib_plugin.routines import TuningState  # noqa: E402
-from tvb_eib_plugin.routines.gradient import loss_terms, params_of  # noqa: E402
+from tvb_eib_plugin.routines.gradient import loss_terms  # noqa: E402
 
 # Full: the reference FIC/FIC+EIB, then 16 steps per variant on a 150 s loss simulation (the
 # reference simulates 300 s per loss evaluation; tutorial 02 runs that, 66 steps).
@@ -160,7 +160,7 @@ def main():
         ls = dataclasses.replace(routine.loss_settings(m), **flags)
         value_and_grad = jax.jit(jax.value_and_grad(
             lambda p, m=m, state=state, ls=ls: loss_terms(p, m, state, jnp.asarray(fc_target), ls)["loss"]))
-        p = params_of(m)
+        p = m.tuned
         t0 = time.perf_counter()
         compiled = value_and_grad.lower(p).compile()
         t_compile = time.perf_counter() - t0

@@ -28,9 +28,6 @@ warnings.filterwarnings("ignore", message="Geodesic distance module is unavailab
 from tutorial_args import parse_tutorial_args  # noqa: E402
 import tvb_eib_plugin as eib  # noqa: E402
 from scipy.io import savemat  # noqa: E402
-# Internals, not public API: load_labels and check_labels_agree are used only to show the mechanics.
-from tvb_eib_plugin.data import load_labels  # noqa: E402
-from tvb_eib_plugin.validation import check_labels_agree  # noqa: E402
 
 logging.getLogger("tvb").setLevel(logging.ERROR)  # tvb-data's zips lack optional files ('hemispheres')
 
@@ -124,7 +121,7 @@ def main():
     tl = eib.load_matrix(os.path.join(plain, "tract_lengths.csv"))  # header and label column detected
     fc_tsv = eib.load_matrix(os.path.join(plain, "fc.tsv"))
     fc_mat = eib.load_matrix(os.path.join(plain, "fc.mat"), key="FC")  # two square matrices in the file: name one
-    plain_labels = load_labels(os.path.join(plain, "labels.txt"))  # one per line, or a table with a 'label' column
+    plain_labels = eib.load_labels(os.path.join(plain, "labels.txt"))  # one per line, or a table with a 'label' column
     print(f"   eib.load_matrix: sc.npy {sc.shape}, tract_lengths.csv {tl.shape}, fc.tsv {fc_tsv.shape}, "
           f"fc.mat[FC] {fc_mat.shape}; the two FCs agree: {np.allclose(fc_tsv, fc_mat, atol=1e-7)}")
     mine = eib.Connectome(labels=plain_labels, weights=sc, tract_lengths=tl, fc_target=fc_mat, speed=3.0,
@@ -204,7 +201,7 @@ def main():
     # elsewhere, compare them yourself:
     shuffled = list(np.random.default_rng(1).permutation(labels))
     expect_error("labels that disagree between two sources (checked by hand with check_labels_agree)",
-                 lambda: check_labels_agree(labels, shuffled, "the SC labels", "the FC file's header"))
+                 lambda: eib.check_labels_agree(labels, shuffled, "the SC labels", "the FC file's header"))
 
     expect_error("an unknown data set name", lambda: eib.load_dataset("dk_avrage"))
     expect_error("a path that is neither data set, folder nor zip", lambda: eib.load_connectome("my_connectome.h5"))

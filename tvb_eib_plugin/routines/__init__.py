@@ -14,5 +14,5 @@ from .registry import (
     registered_routines,
 )
 from .global_coupling import GlobalCoupling
-from .schedule import EIBStage, annealing_schedule, warmup_schedule
-from .gradient import GradientEIB, FitParams, loss_terms, simulate_S_e
+from .schedule import EIBStage, annealing_schedule, rate_schedule, warmup_schedule
+from .gradient import GradientEIB, loss_terms, simulate_S_e

@@ -30,9 +30,9 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from ..batch import batch_size
-from ..outputs import write_atomic
-from ..validation import InputError
+from .._simulation.batch import batch_size
+from .._outputs import write_atomic
+from .._validation import InputError
 
 #: the parameters routines tune: bound through the settings and the pipeline, not their current values
 TUNED = (".node.J_i", ".coupling.wLRE", ".coupling.wFFI")

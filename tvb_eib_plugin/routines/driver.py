@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..batch import member, stack_trees
-from ..divergence import SimulationDiverged, tuning_check
+from .._simulation.batch import member, stack_trees
+from .._simulation.divergence import SimulationDiverged, tuning_check
 from .checkpoint import check_checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 from .loop import CheckFn, run_chunks, stack_records
 from .registry import Routine, StageResult, TuningState

@@ -34,19 +34,19 @@ import optax
 import numpy as np
 from tvb.basic.neotraits.api import Attr
 
-from ..coupling import effective
-from ..divergence import tuning_check
-from ..metrics import RMSE_DIAGONALS, fc_corr, fc_rmse, rowwise_rmse, with_diagonal
-from ..network import NetworkModel, SimState, initial_state
-from ..outputs import check_folder
-from ..simulate import tr_step
-from ..validation import InputError
-from ..window import FCWindow, window_fc, window_init, window_push, window_rebuild, window_samples
+from .._model.coupling import effective
+from .._simulation.divergence import tuning_check
+from .._simulation.metrics import RMSE_DIAGONALS, fc_corr, fc_rmse, rowwise_rmse, with_diagonal
+from .._model.network import NetworkModel, SimState, initial_state
+from .._outputs import check_folder
+from .._simulation.simulate import tr_step
+from .._validation import InputError
+from .._simulation.window import FCWindow, window_fc, window_init, window_push, window_rebuild, window_samples
 from .driver import IterativeRoutine, Phase
 from .fic import (activity_fields, activity_records, check_target, fic_step, number, rule_trait,
                   target_trait)
 from .registry import BoundedFloat, BoundedInt, TuningState, register
-from .schedule import EIBStage, as_schedule, warmup_schedule
+from .schedule import EIBStage, as_schedule, warmup_rate, warmup_schedule
 
 MASKS = ("all", "sc")
 TUNED = ("both", "lre")
@@ -88,11 +88,6 @@ def eib_optax_update(optimizer, opt_state, wLRE: jax.Array, wFFI: jax.Array, dir
     moved = optax.projections.projection_non_negative(
         optax.apply_updates(params, jax.tree_util.tree_map(lambda u: eta * u, updates)))
     return moved["wLRE"], (wFFI if tune == "lre" else moved["wFFI"]), opt_state
-
-
-def warmup_rate(k: jax.Array, n_iterations, eta_eib) -> jax.Array:
-    """eta_k = (k + 1) / n_iterations * eta_eib for 0-based iteration k."""
-    return (k + 1) / n_iterations * eta_eib
 
 
 @jax.tree_util.register_dataclass

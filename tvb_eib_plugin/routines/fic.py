@@ -20,12 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from tvb.basic.neotraits.api import Attr
 
-from ..coupling import effective
-from ..divergence import tuning_check
-from ..network import NetworkModel, SimState
-from ..simulate import tr_step
-from ..validation import InputError
-from ..window import FCWindow, window_empty, window_push, window_rebuild
+from .._model.coupling import effective
+from .._simulation.divergence import tuning_check
+from .._model.network import NetworkModel, SimState
+from .._simulation.simulate import tr_step
+from .._validation import InputError
+from .._simulation.window import FCWindow, window_empty, window_push, window_rebuild
 from .driver import IterativeRoutine, Phase
 from .registry import BoundedFloat, BoundedInt, TuningState, register
 

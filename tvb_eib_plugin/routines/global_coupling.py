@@ -9,7 +9,7 @@ compiled, vmapped simulation: for each, FIC for ``fic_iterations`` TRs, then
 ``score_iterations`` TRs of BOLD whose FC (first ``discard`` dropped) is
 scored against the target.  The best G, with its J_i, is the result.
 The sweep itself (:func:`sweep_coupling`) also chooses the EI model's starting
-coupling for the data (:func:`~tvb_eib_plugin.coupling_choice.choose_coupling`).
+coupling for the data (:func:`~tvb_eib_plugin._experiments.coupling_choice.choose_coupling`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..divergence import ActivitySaturated, pinned
-from ..metrics import fc, fc_corr, fc_rmse
-from ..network import NetworkModel, SimState
-from ..simulate import run_trs
+from .._simulation.divergence import ActivitySaturated, pinned
+from .._simulation.metrics import fc, fc_corr, fc_rmse
+from .._model.network import NetworkModel, SimState
+from .._simulation.simulate import run_trs
 from .fic import check_target, fic_chunk, rule_trait, target_trait
 from .loop import run_chunks
 from .registry import BoundedFloat, BoundedInt, Routine, StageResult, TuningState, register

@@ -37,27 +37,17 @@ import jax.numpy as jnp
 import optax
 from tvb.basic.neotraits.api import Attr
 
-from ..adjoint import heun_noisy
-from ..bold import HRFBold, bold_from_steps
-from ..coupling import effective
-from ..divergence import tuning_check
-from ..integrate import IntegratorState, draw_noise, integrate
-from ..validation import InputError
-from ..metrics import fc, fc_corr, fc_rmse
-from ..network import NetworkModel, SimState
+from .._simulation.adjoint import heun_noisy
+from .._model.bold import HRFBold, bold_from_steps
+from .._model.coupling import effective
+from .._simulation.divergence import tuning_check
+from .._model.integrate import IntegratorState, draw_noise, integrate
+from .._validation import InputError
+from .._simulation.metrics import fc, fc_corr, fc_rmse
+from .._model.network import NetworkModel, SimState, TunedParams
 from .fic import number
 from .driver import IterativeRoutine, Phase
 from .registry import BoundedFloat, BoundedInt, TuningState, register
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class FitParams:
-    """The free parameters: J_i (N,), wLRE and wFFI (N, N)."""
-
-    J_i: jax.Array
-    wLRE: jax.Array
-    wFFI: jax.Array
 
 
 @jax.tree_util.register_dataclass
@@ -73,14 +63,6 @@ class LossSettings:
     checkpoint: bool = dataclasses.field(metadata=dict(static=True), default=True)
     adjoint: bool = dataclasses.field(metadata=dict(static=True), default=True)
     noise_samples: int = dataclasses.field(metadata=dict(static=True), default=1)
-
-
-def params_of(model: NetworkModel) -> FitParams:
-    return FitParams(model.node.J_i, model.coupling.wLRE, model.coupling.wFFI)
-
-
-def with_params(model: NetworkModel, p: FitParams) -> NetworkModel:
-    return model.with_tuned(J_i=p.J_i, wLRE=p.wLRE, wFFI=p.wFFI)
 
 
 def simulate_S_e(model: NetworkModel, sim: SimState, n_tr: int, checkpoint: bool = True,
@@ -146,7 +128,7 @@ def _observe_bwd(tail_steps, res, ct):
 observe.defvjp(_observe_fwd, _observe_bwd)
 
 
-def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.Array, ls: LossSettings) -> dict:
+def loss_terms(p: TunedParams, model: NetworkModel, sim: SimState, fc_target: jax.Array, ls: LossSettings) -> dict:
     """The loss and its parts: ``loss``, ``fc_rmse``, ``activity``, ``fc_corr`` (scalars).
 
     With ``ls.noise_samples > 1`` each term is averaged over that many noise
@@ -158,7 +140,7 @@ def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.
         one = dataclasses.replace(ls, noise_samples=1)
         terms = jax.vmap(lambda k: loss_terms(p, model, sim.with_key(k), fc_target, one))(keys)
         return jax.tree_util.tree_map(jnp.mean, terms)
-    m = with_params(model, p)
+    m = model.with_tuned(p)
     S_e = simulate_S_e(m, sim, ls.n_tr, ls.checkpoint, ls.adjoint)
     bold, tail = observe(m.bold, sim.bold, S_e, ls.activity_steps)
     fc_sim = fc(bold[ls.discard:].astype(jnp.float64))
@@ -168,12 +150,12 @@ def loss_terms(p: FitParams, model: NetworkModel, sim: SimState, fc_target: jax.
                 fc_corr=fc_corr(fc_sim, fc_target))
 
 
-def loss(p: FitParams, model, sim, fc_target, ls: LossSettings):
+def loss(p: TunedParams, model, sim, fc_target, ls: LossSettings):
     terms = loss_terms(p, model, sim, fc_target, ls)
     return terms["loss"], terms
 
 
-def value_and_grad(p: FitParams, model, sim, fc_target, ls: LossSettings):
+def value_and_grad(p: TunedParams, model, sim, fc_target, ls: LossSettings):
     """``((loss, terms), grads)`` of :func:`loss`, what one optimizer step needs.
 
     With ``ls.noise_samples > 1`` the samples' values and gradients are computed one after
@@ -198,9 +180,9 @@ def value_and_grad(p: FitParams, model, sim, fc_target, ls: LossSettings):
     return jax.tree_util.tree_map(lambda x: x / ls.noise_samples, total)
 
 
-def project(p: FitParams) -> FitParams:
-    """Keep every free parameter >= 0."""
-    return jax.tree_util.tree_map(lambda x: jnp.maximum(x, 0.0), p)
+def project(p: TunedParams) -> TunedParams:
+    """Keep every tuned parameter >= 0 (optax's non-negative projection)."""
+    return optax.projections.projection_non_negative(p)
 
 
 def optimizer_chunk(config, carry, ks: jax.Array, params, fc_target):
@@ -292,7 +274,7 @@ class GradientEIB(IterativeRoutine):
 
     def init(self, start: TuningState, target_fc):
         self._check_model(start.model)
-        p = params_of(start.model)
+        p = start.model.tuned
         return p, self.optimizer_in_use().init(p), start.model, start.sim
 
     def phases(self, dtype):
@@ -319,4 +301,4 @@ class GradientEIB(IterativeRoutine):
 
     def finish(self, carry, start: TuningState) -> TuningState:
         # the tuned parameters on the starting model and state: the optimizer simulated from `start` only
-        return TuningState(with_params(start.model, carry[0]), start.sim, start.seeds)
+        return TuningState(start.model.with_tuned(carry[0]), start.sim, start.seeds)

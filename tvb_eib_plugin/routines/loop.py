@@ -13,9 +13,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from ..divergence import SimulationDiverged, non_finite
-from ..progress import ChunkProgress, timed_call
-from ..simulate import chunk_sizes
+from .._simulation.divergence import SimulationDiverged, non_finite
+from .progress import ChunkProgress, timed_call
+from .._simulation.simulate import chunk_sizes
 
 ChunkFn = Callable[[Any, int, int], tuple[Any, dict]]
 #: ``check(carry, records, span)``: the error for a chunk whose results are meaningless, or None

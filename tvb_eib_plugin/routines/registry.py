@@ -19,8 +19,8 @@ import numpy as np
 from tvb.basic.neotraits.api import Float, HasTraits, Int
 from tvb.basic.neotraits.ex import TraitValueError
 
-from ..network import NetworkModel, SimState
-from ..validation import InputError
+from .._model.network import NetworkModel, SimState
+from .._validation import InputError
 
 
 class _Bounded:
@@ -57,7 +57,7 @@ class TuningState:
     """Where a routine starts and what it hands on: the model (tuned parameters
     included) and the simulation state (gating, history, BOLD buffer, noise key).
 
-    A batch (see :mod:`~tvb_eib_plugin.batch`) carries a leading member axis on
+    A batch (see :mod:`~tvb_eib_plugin._simulation.batch`) carries a leading member axis on
     every array and ``seeds``, the noise seed of each member: member b's
     stages draw the noise a single run with ``seed=seeds[b]`` would.
 
@@ -66,7 +66,7 @@ class TuningState:
     :func:`~tvb_eib_plugin.routines.checkpoint.pipeline_inputs`); a routine's
     checkpoints are bound to them.
 
-    ``window``: the most recent BOLD samples (a :class:`~tvb_eib_plugin.window.FCWindow`),
+    ``window``: the most recent BOLD samples (a :class:`~tvb_eib_plugin._simulation.window.FCWindow`),
     pushed by every routine that simulates TR by TR, so that EIB tuning starts
     from the FC of the samples FIC left (None: no routine kept any).
     """
@@ -83,9 +83,9 @@ class TuningState:
 
     def with_bold(self, samples) -> "TuningState":
         """This state with a window holding BOLD ``samples`` ((T, N), or (T, B, N) for a batch; oldest first;
-        e.g. a :class:`~tvb_eib_plugin.simulate.Simulation`'s ``bold``): a start for EIB tuning without FIC."""
-        from ..batch import stack_trees
-        from ..window import window_init
+        e.g. a :class:`~tvb_eib_plugin._simulation.simulate.Simulation`'s ``bold``): a start for EIB tuning without FIC."""
+        from .._simulation.batch import stack_trees
+        from .._simulation.window import window_init
 
         samples = np.asarray(samples)
         if samples.ndim != (3 if self.batched else 2):

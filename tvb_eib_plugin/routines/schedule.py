@@ -9,7 +9,9 @@ Two shapes cover the published procedures:
   0.1 and the window doubling from 150 TRs.
 
 Users may pass any list of :class:`EIBStage` (or of dicts with the same
-keys) to shorten, extend or reshape a schedule.
+keys) to shorten, extend or reshape a schedule.  :func:`rate_schedule` gives a
+schedule's rate at every iteration as an optax schedule, the rate FIC+EIB uses
+(its ``eta_eib`` record), for any optax optimizer (e.g. ``GradientEIB``'s).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import dataclasses
 from typing import Iterable, Sequence
 
 import numpy as np
+import optax
 
-from ..validation import InputError
+from .._validation import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,27 @@ class EIBStage:
             raise InputError(f"EIB learning rate must be within [0, 10], got {self.eta}")
         if int(self.window) < 3:
             raise InputError(f"the FC window needs at least 3 samples, got {self.window}")
+
+
+def warmup_rate(k, n_iterations, eta_eib):
+    """eta_k = (k + 1) / n_iterations * eta_eib for 0-based iteration k (FIC+EIB's warm-up, traced or not)."""
+    return (k + 1) / n_iterations * eta_eib
+
+
+def rate_schedule(stages: Iterable) -> optax.Schedule:
+    """The schedule's learning rate at every 0-based iteration (over all its stages) as an optax schedule:
+    each stage's constant ``eta``, or its warm-up ramp, joined at the stage boundaries.  FIC+EIB steps at
+    these rates (its ``eta_eib`` record; with ``restart="per_stage"`` it holds EIB at 0 for the first
+    window + lead-in TRs of a stage); past the end the last stage's rate stays."""
+    stages = as_schedule(stages)
+
+    def stage(s: EIBStage) -> optax.Schedule:
+        if s.warmup:
+            return lambda count: warmup_rate(count, s.iterations, s.eta)
+        return optax.constant_schedule(s.eta)
+
+    boundaries = np.cumsum([s.iterations for s in stages])[:-1].tolist()
+    return optax.join_schedules([stage(s) for s in stages], boundaries)
 
 
 def warmup_schedule(iterations: int = 2000, eta: float = 0.005, window: int = 150) -> tuple[EIBStage, ...]:

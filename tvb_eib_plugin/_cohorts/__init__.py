@@ -1,0 +1,1 @@
+"""Cohorts: one batched run of many subjects, Dask distribution, synthetic twins (private)."""
