@@ -283,3 +283,29 @@ def test_a_negative_eval_discard_is_refused():
     with pytest.raises(InputError, match="eval_discard must be >= 0"):
         # 8 TRs: a run that would go ahead, and score the FC of BOLD[-3:], its last 3 samples
         run_experiment(connectome=subject(), **dict(TINY, eval_ms=8 * 720.0, eval_discard=-3))
+
+
+@pytest.mark.parametrize("case, change, message", [
+    ("negative", lambda d: d.__setitem__((0, 1), -8.0), r"1 negative entries \(first -8 ms at \[0, 1\]\)"),
+    ("NaN", lambda d: d.__setitem__((2, 3), np.nan), r"NaN/inf entries \(first at \[2, 3\]\)"),
+    ("seconds, not ms", lambda d: d.__imul__(1000.0), r"reaches 8000 ms .* speed in mm/ms"),
+    ("wrong size", None, r"delays_ms is 3 x 3 but the weights have 4 regions"),
+])
+def test_delays_that_would_index_outside_the_history_are_refused_where_they_enter_the_model(case, change, message):
+    """A negative delay used to become a negative step count: the delayed gather (promised in bounds) read a
+    clamped, wrong history entry without a word; a NaN became -2**31.  Both model builders refuse them now."""
+    w = np.ones((4, 4)) - np.eye(4)
+    d = np.full((4, 4), 8.0) if change is not None else np.full((3, 3), 8.0)
+    if change is not None:
+        change(d)
+    with pytest.raises(InputError, match=message):
+        eib.network_model(w, delays_ms=d, dt=4.0)
+    with pytest.raises(InputError, match=message):
+        eib.dual_coupling(w, delays_ms=d, dt=4.0)
+
+
+def test_physiological_delays_still_build_the_same_steps():
+    w = np.ones((4, 4)) - np.eye(4)
+    d = np.array([[0, 3.9, 8.1, 0], [3.9, 0, 12, 999], [8.1, 12, 0, 1], [0, 999, 1, 0]], float)
+    net = eib.network_model(w, delays_ms=d, dt=4.0)
+    np.testing.assert_array_equal(np.asarray(net.coupling.idelays), np.rint(d / 4.0).astype(np.int32))

@@ -39,6 +39,29 @@ def warn_input(message: str) -> None:
     warnings.warn(message, InputWarning, stacklevel=level)
 
 
+#: Conduction delays above this are refused as a units slip (tract lengths in mm over a speed in m/s
+#: give delays 1000x too long): the longest human cortico-cortical delays are a few tens of ms.
+MAX_DELAY_MS = 1000.0
+
+
+def check_delays(delays_ms, n: int) -> np.ndarray:
+    """(N, N) conduction delays in ms: finite, >= 0 and under :data:`MAX_DELAY_MS`.  A negative or NaN delay
+    would index the history ring outside what it holds, and a delay of seconds is a units slip: both are
+    refused here, where the delays enter the model, rather than simulated as something else."""
+    d = check_square(delays_ms, "delays_ms")
+    if d.shape[0] != n:
+        raise InputError(f"delays_ms is {d.shape[0]} x {d.shape[0]} but the weights have {n} regions")
+    if (d < 0).any():
+        i, j = np.argwhere(d < 0)[0]
+        raise InputError(f"delays_ms has {int((d < 0).sum())} negative entries (first {d[i, j]:g} ms at [{i}, {j}]); "
+                         "conduction delays are tract length / speed: check the tract lengths and the speed (> 0)")
+    if d.max() > MAX_DELAY_MS:
+        i, j = np.unravel_index(np.argmax(d), d.shape)
+        raise InputError(f"delays_ms reaches {d.max():g} ms (at [{i}, {j}]), above {MAX_DELAY_MS:g} ms: tract lengths "
+                         "in mm need a speed in mm/ms (m/s), e.g. 3.0; check both units")
+    return d
+
+
 def check_square(a, name: str) -> np.ndarray:
     try:
         arr = np.asarray(a, dtype=np.float64)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._x64 import ensure_x64
-from .._validation import check_coupling_sign
+from .._validation import check_coupling_sign, check_delays
 
 
 @jax.tree_util.register_dataclass
@@ -69,7 +69,7 @@ def dual_coupling(
     if delays_ms is None:
         idelays = np.zeros((n, n), dtype=np.int32)
     else:
-        idelays = np.rint(np.asarray(delays_ms, dtype=np.float64) / dt).astype(np.int32)
+        idelays = np.rint(check_delays(delays_ms, n) / dt).astype(np.int32)
     horizon = int(idelays.max()) + 1
     full = lambda w: jnp.asarray(np.broadcast_to(np.asarray(w, np.float64), (n, n)), dtype)
     return DualCoupling(

@@ -120,12 +120,14 @@ def network_model(
         node_overrides: node parameters (see :data:`model.PARAMETERS`).
     """
     ensure_x64()
-    from .._validation import check_weights
+    from .._validation import check_delays, check_weights
 
     weights = check_weights(weights, "weights")
     n = weights.shape[0]
     if delay_convention not in DELAY_CONVENTIONS:
         raise InputError(f"delay_convention must be one of {DELAY_CONVENTIONS}, got {delay_convention!r}")
+    if delays_ms is not None:
+        delays_ms = check_delays(delays_ms, n)
     if delays_ms is not None and delay_convention != "tvb":  # TVB's rounding stays dual_coupling's own
         delays_ms = delay_steps(delays_ms, dt, delay_convention) * dt  # whole steps, kept by its rounding
     return NetworkModel(
