@@ -10,9 +10,11 @@ InputWarning; a negative eval_discard is an InputError.  Synthetic networks
 of 5 regions; nothing here simulates more than a few TRs.
 """
 
+import dataclasses
 import os
 import warnings
 
+import jax
 import numpy as np
 import pytest
 
@@ -309,3 +311,17 @@ def test_physiological_delays_still_build_the_same_steps():
     d = np.array([[0, 3.9, 8.1, 0], [3.9, 0, 12, 999], [8.1, 12, 0, 1], [0, 999, 1, 0]], float)
     net = eib.network_model(w, delays_ms=d, dt=4.0)
     np.testing.assert_array_equal(np.asarray(net.coupling.idelays), np.rint(d / 4.0).astype(np.int32))
+
+
+@pytest.mark.parametrize("field, value", [("J_i", 1.2), ("J_i", np.ones(3)), ("wLRE", np.ones((3, 3))),
+                                          ("wFFI", np.ones(4))])
+def test_tuned_parameters_of_another_shape_are_refused_not_broadcast(field, value):
+    w = np.ones((4, 4)) - np.eye(4)
+    net = eib.network_model(w)
+    with pytest.raises(InputError, match=f"with_tuned: {field} must have this network's shape"):
+        net.with_tuned(**{field: value})
+    with pytest.raises(InputError, match=f"with_tuned: {field} must have this network's shape"):
+        net.with_tuned(eib.TunedParams(**dict(dataclasses.asdict(net.tuned), **{field: value})))
+    same = net.with_tuned(net.tuned).tuned  # the same shapes pass, values kept
+    for a, b in zip(jax.tree_util.tree_leaves(same), jax.tree_util.tree_leaves(net.tuned)):
+        np.testing.assert_array_equal(a, b)
