@@ -125,6 +125,11 @@ def tune_cohort(
         tree = stack_results(trees, [c.name for c in subjects], seeds)
         attrs = cohort_attrs(settings, subjects, seeds, order, seconds, len(devices))
         tree.attrs.update(attrs if err is None else failed_attrs(attrs, err))
+        chosen = (stages[0].settings or {}).get("coupling_choice") if stages else None
+        if chosen:  # coupling="auto": each member's G (its sweep is in the integration stage's settings)
+            tree.attrs["coupling_chosen"] = _attr_value(
+                {subjects[s].name: {str(k): chosen[b]["coupling_chosen"] for b, (s2, k) in enumerate(pairs) if s2 == s}
+                 for s in range(len(subjects))})
         return tree
 
     try:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .cost import Stopwatch, run_cost
+from .cost import HOUR_MS, Stopwatch, run_cost
 from .data import Connectome, load_connectome
 from .report import banner, failed_attrs, fc_source, provenance, summarise
 from .coupling_choice import choose_coupling
@@ -56,8 +57,9 @@ class ExperimentSettings:
             for the SC and target FC after the transient, before the routines, by a sweep with FIC at each
             value (:func:`coupling_choice.choose_coupling`, options in ``coupling_sweep``); the results
             record the choice (``coupling_chosen``) and the sweep's table.
-        coupling_sweep: options of that sweep (values, criterion, score_trs, discard), e.g.
-            {"values": (0.1, 0.2, 0.4, 0.8)}.
+        coupling_sweep: options of that sweep (values, criterion, score_trs, discard, eib_trs,
+            rmse_per_coupling), e.g. {"values": (0.1, 0.2, 0.4, 0.8)}; merged key by key into the preset's.
+            With ``eib_trs`` > 0 each value is scored after that many TRs of the experiment's own FIC+EIB.
         feedforward: wFFI starts at feedforward * coupling (0: the original model without
             feedforward inhibition, from the transient on).
         delay_convention: delays in ms to steps, "tvb" or "schirner2023_c" (:func:`network.delay_steps`).
@@ -120,6 +122,8 @@ class ExperimentSettings:
             for name, values in changes["routine_settings"].items():
                 merged.setdefault(name, {}).update(values)
             changes["routine_settings"] = merged
+        if "coupling_sweep" in changes:  # merged too: changing the values keeps a preset's other sweep options
+            changes["coupling_sweep"] = dict(self.coupling_sweep, **changes["coupling_sweep"])
         return dataclasses.replace(self, **changes)
 
     def with_variant(self, variant: str | None) -> "ExperimentSettings":
@@ -273,11 +277,13 @@ def run_experiment(
         err.results = build_results(err.stages, labels, fc, weights, failed_attrs(attrs, err))
         raise
     # the published numbers belong to the data set's own FC: never print them beside a fit to another one
-    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch)
+    choice = (stages[0].settings or {}).get("coupling_choice", {})
+    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch,
+                    choice.get("coupling_choice_simulated_h", 0.0) * HOUR_MS)
     summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log, cost,
               published_stages(settings) if source == "dk_average" else set())
     attrs = provenance(settings, source, order, cost["wall_time_s"], given_fc, cost)
-    attrs.update((stages[0].settings or {}).get("coupling_choice", {}))  # coupling_chosen and its sweep
+    attrs.update(choice)  # coupling_chosen and its sweep
     return build_results(stages, labels, fc, weights, attrs)
 
 
@@ -362,13 +368,19 @@ def start_coupling(settings: ExperimentSettings, net: NetworkModel, state, fc, r
     (J_i from FIC there), and the choice for the integration stage's record; otherwise ``net`` as it is."""
     if settings.coupling != "auto":
         return net, None
-    if seeds is not None:
-        raise InputError("coupling='auto' chooses G for one network; in a cohort give each run a number "
-                         "(choose it per subject with coupling_choice.choose_coupling)")
-    fic = next((r for r in routines if r.name == "fic"), None)
-    choice = choose_coupling(net, state, fc, fic=fic, seed=settings.seed, log=log, **settings.coupling_sweep)
-    log(f"  starting coupling chosen for the data: G = {choice.G:g}")
-    return choice.apply(net), {"coupling_choice": choice.record()}
+    by_name = {r.name: r for r in routines}
+    options = dict({"fic": by_name.get("fic"), "eib": by_name.get("fic_eib")}, **settings.coupling_sweep)
+    if seeds is None:
+        choice = choose_coupling(net, state, fc, seed=settings.seed, log=log, **options)
+        log(f"  starting coupling chosen for the data: G = {choice.G:g}")
+        return choice.apply(net), {"coupling_choice": choice.record()}
+    # a batch: each member chooses as it would alone (its network, target FC and seed), one sweep after another
+    choices = [choose_coupling(member(net, b), member(state, b), fc[b], seed=k, log=log, **options)
+               for b, k in enumerate(seeds)]
+    log(f"  starting couplings chosen for the data: G = {[c.G for c in choices]}")
+    stacked = stack_trees([c.apply(member(net, b)) for b, c in enumerate(choices)])
+    placed = jax.tree_util.tree_map(lambda new, old: jax.device_put(new, old.sharding), stacked, net)  # as sharded
+    return placed, {"coupling_choice": [c.record() for c in choices]}
 
 
 def bold_window(routines: list, net: NetworkModel, seeds) -> FCWindow | None:
