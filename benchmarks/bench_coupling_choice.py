@@ -222,7 +222,8 @@ def main():
     p.add_argument("--runs", nargs="+", choices=("ceiling", "fixed", "auto"), default=["ceiling", "fixed", "auto"],
                    help="fast: what to run for each twin")
     p.add_argument("--fixed-g", type=float, default=2.5, help="fast: the preset's fixed G (schirner2023.G_CODE)")
-    p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tvb_eib_twins"), help="fast: where twins are kept")
+    p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tvb_eib_twins"),
+                   help="fast: where twins are kept")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args()
     rows = {"ceiling": cmd_ceiling, "choice": cmd_choice, "fast": cmd_fast}[args.what](args)

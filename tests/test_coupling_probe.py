@@ -1,8 +1,8 @@
 """The coupling chosen after a short FIC+EIB at each G, and the fast preset that chooses it by default (issue 17).
 
 An 8-region toy with the fast preset's model (sqrt(W) / max / 10 SC, rate FIC, Balloon BOLD, Heun dt 4; without
-delays but in the end-to-end runs, to keep compilation short); sweeps of 3 values with a few dozen TRs each: the
-mechanics, not the fit (benchmarks/bench_coupling_choice.py ``fast`` and fast_fit.py's table measure the fit).
+its delays, to keep compilation short: the sweep runs whatever network the experiment builds); sweeps of 3 values
+with a few dozen TRs each: the mechanics, not the fit (benchmarks/bench_coupling_choice.py ``fast`` and fast_fit.py's table measure the fit).
 """
 
 import json
@@ -111,8 +111,8 @@ def test_a_twin_needs_a_number_for_its_truths_coupling():
         eib.twin_cohort(toy(), 1, experiment="Schirner2023Fast", duration_ms=7200.0)
 
 
-#: the fast preset cut to a few TRs everywhere, on the toy (with its delays); the sweep of 3 values, 30 TRs of FIC+EIB
-TINY_RUN = dict(transient_ms=10 * 720.0, eval_ms=30 * 720.0, eval_discard=5,
+#: the fast preset cut to a few TRs everywhere, on the toy; the sweep of 3 values, 30 TRs of FIC+EIB
+TINY_RUN = dict(transient_ms=10 * 720.0, eval_ms=30 * 720.0, eval_discard=5, delays=False,
                 coupling_sweep={"values": (1.0, 2.5, 6.0), "eib_trs": 30, "score_trs": 30, "discard": 5,
                                 "log_every": 10},
                 routine_settings={"fic": {"n_iterations": 10, "log_every": 10},

@@ -226,7 +226,8 @@ def _check_eib(eib, eib_trs: int, eib_rate, rmse_per_coupling: float) -> None:
     if not eib_trs:
         return
     if not isinstance(eib, FICEIB):
-        raise InputError(f"eib must be a FICEIB routine (e.g. FICEIB(rule='rate', target=4.0)), got {type(eib).__name__}")
+        raise InputError(f"eib must be a FICEIB routine (e.g. FICEIB(rule='rate', target=4.0)), "
+                         f"got {type(eib).__name__}")
     check_target(eib.rule, eib.target, "eib")
     window = eib.stages()[0].window
     if eib_trs <= window:

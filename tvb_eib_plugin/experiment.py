@@ -55,8 +55,10 @@ class ExperimentSettings:
         bold: "hrf" (TVB's Volterra kernel) or "balloon" (Balloon-Windkessel ODE).
         coupling: the global coupling G, the starting value of every wLRE and wFFI entry; "auto": chosen
             for the SC and target FC after the transient, before the routines, by a sweep with FIC at each
-            value (:func:`coupling_choice.choose_coupling`, options in ``coupling_sweep``); the results
-            record the choice (``coupling_chosen``) and the sweep's table.
+            value (:func:`coupling_choice.choose_coupling`, options in ``coupling_sweep``; the
+            experiment's own FIC and FIC+EIB routines run in it), for each member of a cohort alike; the results
+            record the choice (``coupling_chosen``), the sweep's table and its cost (counted as tuning).
+            ``Schirner2023Fast`` chooses by default.
         coupling_sweep: options of that sweep (values, criterion, score_trs, discard, eib_trs,
             rmse_per_coupling), e.g. {"values": (0.1, 0.2, 0.4, 0.8)}; merged key by key into the preset's.
             With ``eib_trs`` > 0 each value is scored after that many TRs of the experiment's own FIC+EIB.

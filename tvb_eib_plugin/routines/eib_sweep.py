@@ -33,8 +33,8 @@ def eib_at_each(models: NetworkModel, sims: SimState, target_fc, G, routine: FIC
     """``iterations`` TRs of ``routine``'s FIC+EIB at each of the stacked ``models`` (one per G of ``G``).
 
     The window is the routine's first stage's, the rate ``rate`` (None: that stage's; no warm-up ramp), EIB
-    is held for the window's first fill; ``rmse_per_coupling`` > 0 sets the row-RMSE scale to that times each member's G (the
-    authors' program's step, taken on wLRE / G), 0 keeps the routine's ``rmse_scale`` for all.
+    is held for the window's first fill; ``rmse_per_coupling`` > 0 sets the row-RMSE scale to that times each
+    member's G (the authors' program's step, taken on wLRE / G), 0 keeps the routine's ``rmse_scale`` for all.
     Returns (models, sims, seconds), the models tuned.
     """
     dtype, k = models.dtype, len(G)
@@ -42,7 +42,8 @@ def eib_at_each(models: NetworkModel, sims: SimState, target_fc, G, routine: FIC
     Gs = jnp.asarray(G, dtype)
     scale = rmse_per_coupling * Gs if rmse_per_coupling > 0 else jnp.full((k,), routine.rmse_scale, dtype)
     phase = jax.vmap(lambda s: EIBPhase(
-        stage=jnp.asarray(0, jnp.int32), eta=jnp.asarray(first.eta if rate is None else rate, dtype), warmup=jnp.asarray(False),
+        stage=jnp.asarray(0, jnp.int32), eta=jnp.asarray(first.eta if rate is None else rate, dtype),
+        warmup=jnp.asarray(False),
         iterations=jnp.asarray(iterations, dtype), window=jnp.asarray(first.window, jnp.int32),
         eta_fic=jnp.asarray(routine.eta_fic, dtype), target=jnp.asarray(routine.target, dtype),
         rmse_scale=s.astype(dtype), hold=jnp.asarray(first.window, jnp.int32)))(scale)
