@@ -127,9 +127,9 @@ def tune_cohort(
         tree.attrs.update(attrs if err is None else failed_attrs(attrs, err))
         chosen = (stages[0].settings or {}).get("coupling_choice") if stages else None
         if chosen:  # coupling="auto": each member's G (its sweep is in the integration stage's settings)
+            by_member = [(s, k, chosen[b]["coupling_chosen"]) for b, (s, k) in enumerate(pairs)]
             tree.attrs["coupling_chosen"] = _attr_value(
-                {subjects[s].name: {str(k): chosen[b]["coupling_chosen"] for b, (s2, k) in enumerate(pairs) if s2 == s}
-                 for s in range(len(subjects))})
+                {c.name: {str(k): G for s, k, G in by_member if s == i} for i, c in enumerate(subjects)})
         return tree
 
     try:

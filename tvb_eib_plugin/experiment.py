@@ -59,7 +59,7 @@ class ExperimentSettings:
             experiment's own FIC and FIC+EIB routines run in it), for each member of a cohort alike; the results
             record the choice (``coupling_chosen``), the sweep's table and its cost (counted as tuning).
             ``Schirner2023Fast`` chooses by default.
-        coupling_sweep: options of that sweep (values, criterion, score_trs, discard, eib_trs,
+        coupling_sweep: options of that sweep (values, criterion, score_trs, discard, eib_trs, eib_rate,
             rmse_per_coupling), e.g. {"values": (0.1, 0.2, 0.4, 0.8)}; merged key by key into the preset's.
             With ``eib_trs`` > 0 each value is scored after that many TRs of the experiment's own FIC+EIB.
         feedforward: wFFI starts at feedforward * coupling (0: the original model without
