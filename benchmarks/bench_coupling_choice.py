@@ -18,12 +18,26 @@ parcellation, all in float32 with the reference workflow's model and FIC:
 
 ``--real`` scores against the data set's own FC (dk_average's) instead of a twin's; its evaluations are
 ``--twin-ms`` long (57.6 minutes above, as Schirner2023's).
+
+``fast``: the fast preset (``Schirner2023Fast``: its own model, sqrt(W) / max / 10 SC, delays, rate FIC,
+Balloon BOLD) on a twin made with that model at ``--truth-g``: the whole preset run with its fixed G
+(``--fixed-g``, the measured 2.5) and with ``coupling="auto"`` (its sweep, scored after a short FIC+EIB),
+each evaluated as long as the twin's FC, against the true model's ceiling; one table row per twin:
+parcellation | G chosen | fit fixed G | fit auto | ceiling | ratio (auto / ceiling) | CPU s.  Twins are
+cached in ``--cache`` so that runs of one row can be split (``--runs fixed`` then ``--runs auto``).
+
+    python benchmarks/bench_coupling_choice.py fast --parcellation connectivity_68 --truth-g 5
+    python benchmarks/bench_coupling_choice.py fast --parcellation connectivity_192 --truth-g 1 --runs auto
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
+import resource
+import tempfile
 import time
 import warnings
 
@@ -139,9 +153,64 @@ def cmd_choice(args) -> list[dict]:
     return rows
 
 
+FAST = "Schirner2023Fast"
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def fast_twin(con, truth_g: float, twin_ms: float, cache: str):
+    """A twin of ``con`` made by the fast preset's model at ``truth_g`` (spread 1), cached on disk."""
+    path = os.path.join(cache, f"{con.name}_fast_G{truth_g:g}_{twin_ms:g}ms.pkl")
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    made = twin_subject(con, seed=0, experiment=FAST, coupling=truth_g, duration_ms=twin_ms)
+    os.makedirs(cache, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(made, f)
+    return made
+
+
+def fast_fit(twin_con, coupling, twin_ms: float) -> dict:
+    """The whole fast preset on the twin at ``coupling`` (a number or "auto"), evaluated as long as its FC."""
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    tree = eib.run_experiment(FAST, connectome=twin_con, coupling=coupling, eval_ms=twin_ms + 50 * 720.0,
+                              log=None)
+    out = dict(fit=float(tree["fic_eib/evaluation"].fc_corr), G=tree.attrs.get("coupling_chosen", coupling),
+               wall_s=round(time.perf_counter() - t0, 1), cpu_s=round(cpu_seconds() - c0, 1))
+    if "sweep" in tree.attrs:  # the chosen G's sweep: fit after the short FIC+EIB at each value
+        sweep = json.loads(tree.attrs["sweep"])
+        out["sweep"] = {f"{g:.3g}": c if c is None else round(c, 3) for g, c in zip(sweep["G"], sweep["fc_corr"])}
+        out["sweep_s"] = round(float(tree.attrs["seconds"]), 1)
+    return out
+
+
+def cmd_fast(args) -> list[dict]:
+    con, rows = load(args.parcellation), []
+    for g in args.truth_g:
+        twin_con, truth = fast_twin(con, g, args.twin_ms, args.cache)
+        row = dict(parcellation=args.parcellation, truth_G=g)
+        if "ceiling" in args.runs:
+            row["ceiling"] = ceiling(con, get_experiment(FAST).replace(coupling=g), twin_con, truth, args.twin_ms)
+        if "fixed" in args.runs:
+            row["fixed"] = fast_fit(twin_con, args.fixed_g, args.twin_ms)
+        if "auto" in args.runs:
+            row["auto"] = fast_fit(twin_con, "auto", args.twin_ms)
+        if "ceiling" in row and "auto" in row:
+            row["ratio_auto"] = row["auto"]["fit"] / row["ceiling"]
+        if "ceiling" in row and "fixed" in row:
+            row["ratio_fixed"] = row["fixed"]["fit"] / row["ceiling"]
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("ceiling", "choice"))
+    p.add_argument("what", choices=("ceiling", "choice", "fast"))
     p.add_argument("--parcellation", default="connectivity_68")
     p.add_argument("--truth-g", type=float, nargs="+", default=[1.0])
     p.add_argument("--twin-ms", type=float, default=1200000.0, help="BOLD of the twin's FC and of every evaluation")
@@ -150,9 +219,14 @@ def main():
     p.add_argument("--criteria", nargs="+", default=["fc_corr", "fc_rmse"], help="choose_coupling's criterion")
     p.add_argument("--real", action="store_true", help="the data set's own target FC (dk_average) instead of twins")
     p.add_argument("--eib", type=int, default=0, help="FIC+EIB iterations from each start (0: none)")
+    p.add_argument("--runs", nargs="+", choices=("ceiling", "fixed", "auto"), default=["ceiling", "fixed", "auto"],
+                   help="fast: what to run for each twin")
+    p.add_argument("--fixed-g", type=float, default=2.5, help="fast: the preset's fixed G (schirner2023.G_CODE)")
+    p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tvb_eib_twins"),
+                   help="fast: where twins are kept")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args()
-    rows = cmd_ceiling(args) if args.what == "ceiling" else cmd_choice(args)
+    rows = {"ceiling": cmd_ceiling, "choice": cmd_choice, "fast": cmd_fast}[args.what](args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

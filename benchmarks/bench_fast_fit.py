@@ -6,7 +6,9 @@ Cost: wall and CPU seconds of the whole call (compilation and evaluations includ
 this process, so on a shared machine judge by CPU seconds / cores too) and simulated hours of tuning
 (from the results' provenance).
 
-- fast: ``Schirner2023Fast`` (the faithful preset integrated by Heun at dt 4 ms, 5 stages of 4000 TRs);
+- fast: ``Schirner2023Fast`` (the faithful preset integrated by Heun at dt 4 ms, 5 stages of 4000 TRs, its
+  starting coupling chosen for the data: ``coupling="auto"``); fast_fixed: the same at the faithful preset's
+  G = 2.5 (``coupling=2.5``);
 - faithful: ``Schirner2023`` (Euler dt 1 ms, per-stage restarts) with 5 stages of 4000 TRs (the README's
   schedule; the paper's 6 x 50 000 TRs is 60 simulated hours); ``--faithful-experiment Schirner2023Text
   --faithful-stages 7`` for the text's preset.  Minutes a seed on 2 cores: ``--quick`` skips it;
@@ -16,6 +18,7 @@ this process, so on a shared machine judge by CPU seconds / cores too) and simul
     python benchmarks/bench_fast_fit.py --seeds 0 1 2 --json benchmarks/results/fast_fit.json
     python benchmarks/bench_fast_fit.py --quick            # fast and reference only
     python benchmarks/bench_fast_fit.py --presets faithful --seeds 0
+    python benchmarks/bench_fast_fit.py --presets fast fast_fixed --seeds 0 1 2   # coupling chosen / fixed
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _cpu_seconds() -> float:
 
 def presets(args) -> dict:
     """preset label -> (experiment name, overrides)."""
-    out = {"fast": ("Schirner2023Fast", {}),
+    out = {"fast": ("Schirner2023Fast", {}), "fast_fixed": ("Schirner2023Fast", {"coupling": 2.5}),
            "faithful": (args.faithful_experiment, {"routine_settings": {"fic_eib": {
                "schedule": annealing_schedule(args.faithful_stages, args.faithful_iterations)}}}),
            "reference": ("EI_Tuning_FIC_EIB_Optimization", dict(EVAL))}
@@ -62,7 +65,8 @@ def run_one(label: str, experiment: str, overrides: dict, seed: int) -> list[dic
         rows.append(dict(preset=label, experiment=experiment, seed=seed, stage=stage,
                          fc_corr=float(ev.fc_corr), fc_rmse=float(ev.fc_rmse),
                          eval_minutes=(len(ev["bold"]) - ev.attrs["bold_discarded"]) * 0.72 / 60,
-                         tuned_sim_hours=float(tree.attrs["simulated_tuning_h"]), wall_s=wall, cpu_s=cpu))
+                         tuned_sim_hours=float(tree.attrs["simulated_tuning_h"]), wall_s=wall, cpu_s=cpu,
+                         coupling=tree.attrs.get("coupling_chosen", json.loads(tree.attrs["settings"])["coupling"])))
     print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -85,7 +89,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--quick", action="store_true", help="skip the faithful preset (about 5 minutes a seed)")
-    p.add_argument("--presets", nargs="+", choices=("fast", "faithful", "reference"),
+    p.add_argument("--presets", nargs="+", choices=("fast", "fast_fixed", "faithful", "reference"),
                    default=["fast", "faithful", "reference"])
     p.add_argument("--faithful-experiment", default="Schirner2023")
     p.add_argument("--faithful-stages", type=int, default=5)

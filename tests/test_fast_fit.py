@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from tvb_eib_plugin._experiments.experiment import EXPERIMENTS, get_experiment, run_experiment
-from tvb_eib_plugin._experiments.fast_fit import schirner2023_fast_settings
+from tvb_eib_plugin._experiments.fast_fit import FAST_COUPLING_SWEEP, schirner2023_fast_settings
 from tvb_eib_plugin.routines import annealing_schedule
 from tvb_eib_plugin._experiments.schirner2023 import schirner2023_settings
 from tvb_eib_plugin._validation import InputError
 
 #: what the fast preset changes, and nothing else (fast_fit's docstring says why, with the measurements)
-CHANGED = {"name": "Schirner2023Fast", "dt": 4.0, "scheme": "heun"}
+CHANGED = {"name": "Schirner2023Fast", "dt": 4.0, "scheme": "heun", "coupling": "auto",
+           "coupling_sweep": FAST_COUPLING_SWEEP}
 
 
 def test_fast_preset_is_the_paper_preset_but_for_its_step_and_scheme():
@@ -37,7 +38,7 @@ def test_short_stages_need_the_continuous_run():
 
 
 def test_fast_preset_runs_a_tiny_version_end_to_end_and_records_its_cost(dk):
-    tiny = dict(transient_ms=10 * 720.0, eval_ms=30 * 720.0, eval_discard=5,
+    tiny = dict(transient_ms=10 * 720.0, eval_ms=30 * 720.0, eval_discard=5, coupling=2.5,
                 routine_settings={"fic": {"n_iterations": 20, "log_every": 10},
                                   "fic_eib": {"schedule": annealing_schedule(2, 20, window=5), "lead_in": 2,
                                               "log_every": 10, "record_every": 10}})
@@ -45,6 +46,9 @@ def test_fast_preset_runs_a_tiny_version_end_to_end_and_records_its_cost(dk):
     settings = json.loads(tree.attrs["settings"])
     assert settings["name"] == "Schirner2023Fast" and settings["dt"] == 4.0 and settings["scheme"] == "heun"
     assert settings["routine_settings"]["fic_eib"]["restart"] == "per_stage"
+    # G fixed by the user: no sweep ran (tests/test_coupling_probe.py runs the preset's default, coupling="auto")
+    assert settings["coupling"] == 2.5 and "coupling_chosen" not in tree.attrs
+    assert np.allclose(tree["integration"].wLRE.values, 2.5)
     ev = tree["fic_eib/evaluation"]
     assert len(ev["bold"]) - ev.attrs["bold_discarded"] == 25
     assert np.isfinite(float(ev.fc_corr)) and np.isfinite(float(ev.fc_rmse))

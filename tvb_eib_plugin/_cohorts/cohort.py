@@ -126,6 +126,11 @@ def tune_cohort(
         tree = stack_results(trees, [c.name for c in subjects], seeds)
         attrs = cohort_attrs(settings, subjects, seeds, order, seconds, len(devices))
         tree.attrs.update(attrs if err is None else failed_attrs(attrs, err))
+        chosen = (stages[0].settings or {}).get("coupling_choice") if stages else None
+        if chosen:  # coupling="auto": each member's G (its sweep is in the integration stage's settings)
+            by_member = [(s, k, chosen[b]["coupling_chosen"]) for b, (s, k) in enumerate(pairs)]
+            tree.attrs["coupling_chosen"] = _attr_value(
+                {c.name: {str(k): G for s, k, G in by_member if s == i} for i, c in enumerate(subjects)})
         return tree
 
     try:

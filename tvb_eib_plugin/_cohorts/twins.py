@@ -95,6 +95,10 @@ def twin_subject(
     if discard < 0:
         raise InputError(f"discard must be >= 0 (BOLD samples dropped before the twin's FC), got {discard}")
     settings = cohort_settings(experiment, variant, **overrides)
+    if truth is None and isinstance(settings.coupling, str):  # e.g. Schirner2023Fast's coupling="auto"
+        raise InputError(f"a twin's truth is drawn around a coupling G, but experiment {settings.name!r} has "
+                         f"coupling={settings.coupling!r} (chosen for the data when tuning): give the truth's G, "
+                         "e.g. twin_subject(..., coupling=2.5), or your own truth=TwinTruth(...)")
     rng = np.random.default_rng(seed)
     n = connectome.n_regions
     weights = connectome.weights

@@ -24,9 +24,11 @@ class Stopwatch:
         return time.perf_counter() - self.wall0, time.process_time() - self.cpu0
 
 
-def run_cost(routines: Sequence, model, transient_ms: float, eval_ms: float, watch: Stopwatch) -> dict:
-    """The provenance entries of a run's cost (per member for a batch)."""
-    tuning_ms = sum(r.simulated_ms(model) for r in routines)
+def run_cost(routines: Sequence, model, transient_ms: float, eval_ms: float, watch: Stopwatch,
+             choice_ms: float = 0.0) -> dict:
+    """The provenance entries of a run's cost (per member for a batch); ``choice_ms``: simulated by the sweep
+    that chose the starting coupling (``coupling="auto"``), counted as tuning."""
+    tuning_ms = choice_ms + sum(r.simulated_ms(model) for r in routines)
     wall, cpu = watch.seconds()
     return {"simulated_tuning_h": tuning_ms / HOUR_MS,
             "simulated_total_h": (tuning_ms + transient_ms + eval_ms * (len(routines) + 1)) / HOUR_MS,

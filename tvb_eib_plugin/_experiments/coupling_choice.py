@@ -11,6 +11,11 @@ FIC at each value, then a few minutes of BOLD scored against the target FC,
 and keeps the G with the best FC fit (the lowest RMSE by default) among those
 whose activity is not pinned at 0 or 1.  It is the EI model's sweep (wFFI = feedforward * G,
 feedforward 1 by default), not the original model's (wFFI = 0).
+
+With ``eib_trs`` > 0 each value is scored after a short run of the experiment's own FIC+EIB
+(:mod:`routines.eib_sweep`) instead of FIC alone: where wFFI = wLRE cancels the long-range input (the
+code-following Schirner2023 model fits nothing at any G before EIB), only what tuning makes of a start
+tells the starts apart.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from typing import Callable
 import numpy as np
 
 from .._model.network import NetworkModel, SimState
-from ..routines.fic import FIC, check_target
-from ..routines.global_coupling import log_sweep, sweep_coupling
-from ..routines.registry import TuningState, stage_key
 from .._validation import InputError, InputWarning, check_fc
+from ..routines.eib import FICEIB
+from ..routines.eib_sweep import eib_at_each
+from ..routines.fic import FIC, check_target
+from ..routines.global_coupling import fic_at_each, log_sweep, score_each, sweep_coupling
+from ..routines.registry import TuningState, stage_key
 
 #: What a best value can be: the lowest FC RMSE, or the highest FC correlation.
 CRITERIA = ("fc_rmse", "fc_corr")
@@ -49,6 +56,9 @@ class CouplingChoice:
         feedforward: wFFI / wLRE of the sweep.
         criterion: what chose G ("fc_corr": the highest; "fc_rmse": the lowest).
         seconds: wall time of the sweep, compilation included.
+        eib_trs, eib_rate: TRs of FIC+EIB at each value before its score (0: FIC alone), and its rate.
+        rmse_per_coupling: that FIC+EIB's row-RMSE scale per unit G (0: the routine's own scale).
+        simulated_h: simulated hours of the sweep, all values together (a run's tuning cost counts them).
     """
 
     G: float
@@ -60,6 +70,10 @@ class CouplingChoice:
     feedforward: float
     criterion: str
     seconds: float
+    eib_trs: int = 0
+    eib_rate: float | None = None
+    rmse_per_coupling: float = 0.0
+    simulated_h: float = 0.0
 
     def apply(self, net: NetworkModel) -> NetworkModel:
         """``net`` started at the chosen coupling: wLRE = G, wFFI = feedforward * G, J_i after FIC there."""
@@ -69,7 +83,9 @@ class CouplingChoice:
     def record(self) -> dict:
         """Plain data for a results' provenance: the choice and the sweep's table."""
         return {"coupling_chosen": self.G, "feedforward": self.feedforward, "criterion": self.criterion,
-                "seconds": self.seconds,
+                "seconds": self.seconds, "eib_trs": self.eib_trs, "eib_rate": self.eib_rate,
+                "rmse_per_coupling": self.rmse_per_coupling,
+                "coupling_choice_simulated_h": self.simulated_h,
                 "sweep": {"G": self.values.tolist(), "fc_corr": _listed(self.fc_corr), "fc_rmse": _listed(self.fc_rmse),
                           "saturated": self.saturated.tolist()}}
 
@@ -87,6 +103,10 @@ def choose_coupling(
     values=DEFAULT_VALUES,
     fic: FIC | None = None,
     feedforward: float = 1.0,
+    eib: FICEIB | None = None,
+    eib_trs: int = 0,
+    eib_rate: float | None = None,
+    rmse_per_coupling: float = 0.0,
     score_trs: int = 400,
     discard: int = 20,
     criterion: str = "fc_rmse",
@@ -105,6 +125,15 @@ def choose_coupling(
         fic: the FIC that runs at each value (its rule, eta, target and ``n_iterations``;
             default ``FIC()``, the reference workflow's).
         feedforward: wFFI = feedforward * G (1: wLRE = wFFI = G, the EI model's start).
+        eib, eib_trs: with ``eib_trs`` > 0, that many TRs of ``eib``'s FIC+EIB (default ``FICEIB()``) at each
+            value after its FIC, before the score (:func:`routines.eib_sweep.eib_at_each`: the first stage's
+            rate and window, EIB held while the window fills); 0: FIC alone.  The chosen start keeps the
+            J_i of FIC alone, at wLRE = wFFI = G, as tuning starts there.
+        eib_rate: that FIC+EIB's rate (None: the first stage's).  A gentle one measures the start: at
+            Schirner2023's first rate (0.1) 600 TRs leave dk_average's scores at the mercy of the noise (the best
+            G 0.5, 4 and 0.5 for seeds 0-2), at 0.0125 every seed ranks the values alike.
+        rmse_per_coupling: with ``eib_trs``, that FIC+EIB's row-RMSE scale per unit G (> 0: each value takes
+            the step of the authors' program, on wLRE / G); 0: ``eib.rmse_scale`` at every value.
         score_trs, discard: TRs of BOLD simulated after FIC, and samples dropped before their FC.
         criterion: what the best value is, among the non-saturated values: ``"fc_rmse"`` (the lowest
             RMSE, the default) or ``"fc_corr"`` (the highest correlation).  The correlation ignores the
@@ -126,13 +155,16 @@ def choose_coupling(
     if criterion not in CRITERIA:
         raise InputError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     _check_run(net, sim, fic, feedforward, score_trs, discard, log_every)
+    eib = FICEIB() if eib is None and eib_trs else eib
+    _check_eib(eib, eib_trs, eib_rate, rmse_per_coupling)
     fc_target = check_fc(fc_target, "fc_target", net.n_regions)
+    tuned = f", FIC+EIB for {eib_trs} TRs" if eib_trs else ""
     log(f"Choosing the starting coupling: {len(G)} values of G in [{G[0]:g}, {G[-1]:g}] side by side "
-        f"(wFFI = {feedforward:g} G), FIC for {fic.n_iterations} TRs each, then {score_trs} TRs scored")
-    sweep = sweep_coupling(net, sim.with_key(stage_key(seed, "coupling_choice")), fc_target, G,
-                           feedforward=feedforward, rule=fic.rule, eta=fic.eta, target=fic.target,
-                           fic_iterations=fic.n_iterations, score_iterations=score_trs, discard=discard,
-                           log_every=log_every, log=log, name="coupling_choice")
+        f"(wFFI = {feedforward:g} G), FIC for {fic.n_iterations} TRs each{tuned}, then {score_trs} TRs scored")
+    sweep, J_i = _sweep(net, sim.with_key(stage_key(seed, "coupling_choice")), fc_target, G, fic, feedforward,
+                        dict(routine=eib, iterations=eib_trs, rate=eib_rate, rmse_per_coupling=rmse_per_coupling),
+                        dict(score_iterations=score_trs, discard=discard,
+                                                         log_every=log_every, log=log, name="coupling_choice"))
     if np.all(np.isnan(sweep.fc_corr)):
         raise InputError(
             f"every coupling of the sweep G in [{G[0]:g}, {G[-1]:g}] saturates the activity (S_e pinned at 0 or 1 "
@@ -144,8 +176,25 @@ def choose_coupling(
     log_sweep(sweep, best, log)
     _warn_at_edge(G, best)
     return CouplingChoice(G=float(G[best]), values=G, fc_corr=sweep.fc_corr, fc_rmse=sweep.fc_rmse,
-                          saturated=sweep.saturated, J_i=np.asarray(sweep.models.node.J_i[best]),
-                          feedforward=float(feedforward), criterion=criterion, seconds=sweep.seconds)
+                          saturated=sweep.saturated, J_i=np.asarray(J_i[best]), feedforward=float(feedforward),
+                          criterion=criterion, seconds=sweep.seconds, eib_trs=int(eib_trs),
+                          eib_rate=None if eib_rate is None or not eib_trs else float(eib_rate),
+                          rmse_per_coupling=float(rmse_per_coupling),
+                          simulated_h=len(G) * (fic.n_iterations + eib_trs + score_trs) * net.bold.period_ms / 3.6e6)
+
+
+def _sweep(net, sim, fc_target, G, fic, feedforward, tuning: dict, scoring: dict):
+    """The sweep's table, and J_i after FIC at each value (the chosen start's): FIC alone, or FIC then a short
+    FIC+EIB (``tuning``: :func:`eib_at_each`'s arguments), before the score."""
+    fic_args = dict(feedforward=feedforward, rule=fic.rule, eta=fic.eta, target=fic.target)
+    if not tuning["iterations"]:
+        sweep = sweep_coupling(net, sim, fc_target, G, fic_iterations=fic.n_iterations, **fic_args, **scoring)
+        return sweep, sweep.models.node.J_i
+    common = {k: scoring[k] for k in ("log_every", "log", "name")}
+    models, sims, t_fic = fic_at_each(net, sim, G, fic_iterations=fic.n_iterations, **fic_args, **common)
+    J_i = models.node.J_i
+    models, sims, t_eib = eib_at_each(models, sims, fc_target, G, **tuning, **common)
+    return score_each(models, sims, fc_target, G, seconds=t_fic + t_eib, **scoring), J_i
 
 
 def _check_values(values) -> np.ndarray:
@@ -171,6 +220,24 @@ def _check_run(net, sim, fic, feedforward, score_trs, discard, log_every) -> Non
                          "to score: keep at least 10 (raise score_trs or lower discard >= 0)")
     if log_every < 1:
         raise InputError(f"log_every must be >= 1, got {log_every}")
+
+
+def _check_eib(eib, eib_trs: int, eib_rate, rmse_per_coupling: float) -> None:
+    if not eib_trs:
+        return
+    if not isinstance(eib, FICEIB):
+        raise InputError(f"eib must be a FICEIB routine (e.g. FICEIB(rule='rate', target=4.0)), "
+                         f"got {type(eib).__name__}")
+    check_target(eib.rule, eib.target, "eib")
+    window = eib.stages()[0].window
+    if eib_trs <= window:
+        raise InputError(f"eib_trs={eib_trs} TRs of FIC+EIB hold EIB while the first window ({window} TRs) fills and "
+                         f"would never tune: give more than {window} (e.g. eib_trs={4 * window}) or 0 for FIC alone")
+    if eib_rate is not None and not (np.isfinite(eib_rate) and 0 < eib_rate <= 10):
+        raise InputError(f"eib_rate must be within (0, 10] (None: the routine's first stage's), got {eib_rate}")
+    if not (np.isfinite(rmse_per_coupling) and rmse_per_coupling >= 0):
+        raise InputError(f"rmse_per_coupling must be finite and >= 0 (0: the routine's rmse_scale), "
+                         f"got {rmse_per_coupling}")
 
 
 def _warn_at_edge(G: np.ndarray, best: int) -> None:

@@ -22,7 +22,7 @@ from .._model.network import NetworkModel, network_from_connectome
 from .._simulation.divergence import SimulationDiverged
 from .._validation import InputError, check_fc, check_labels
 from ..routines.progress import log_info
-from .cost import Stopwatch, run_cost
+from .cost import HOUR_MS, Stopwatch, run_cost
 from .fast_fit import schirner2023_fast_settings
 from .plan import build_pipeline, dependency_order, routine_record
 from .report import failed_attrs, fc_source, provenance, summarise
@@ -45,10 +45,13 @@ class ExperimentSettings:
         bold: "hrf" (TVB's Volterra kernel) or "balloon" (Balloon-Windkessel ODE).
         coupling: the global coupling G, the starting value of every wLRE and wFFI entry; "auto": chosen
             for the SC and target FC after the transient, before the routines, by a sweep with FIC at each
-            value (:func:`coupling_choice.choose_coupling`, options in ``coupling_sweep``); the results
-            record the choice (``coupling_chosen``) and the sweep's table.
-        coupling_sweep: options of that sweep (values, criterion, score_trs, discard), e.g.
-            {"values": (0.1, 0.2, 0.4, 0.8)}.
+            value (:func:`coupling_choice.choose_coupling`, options in ``coupling_sweep``; the
+            experiment's own FIC and FIC+EIB routines run in it), for each member of a cohort alike; the results
+            record the choice (``coupling_chosen``), the sweep's table and its cost (counted as tuning).
+            ``Schirner2023Fast`` chooses by default.
+        coupling_sweep: options of that sweep (values, criterion, score_trs, discard, eib_trs, eib_rate,
+            rmse_per_coupling), e.g. {"values": (0.1, 0.2, 0.4, 0.8)}; merged key by key into the preset's.
+            With ``eib_trs`` > 0 each value is scored after that many TRs of the experiment's own FIC+EIB.
         feedforward: wFFI starts at feedforward * coupling (0: the original model without
             feedforward inhibition, from the transient on).
         delay_convention: delays in ms to steps, "tvb" or "schirner2023_c" (:func:`network.delay_steps`).
@@ -111,6 +114,8 @@ class ExperimentSettings:
             for name, values in changes["routine_settings"].items():
                 merged.setdefault(name, {}).update(values)
             changes["routine_settings"] = merged
+        if "coupling_sweep" in changes:  # merged too: changing the values keeps a preset's other sweep options
+            changes["coupling_sweep"] = dict(self.coupling_sweep, **changes["coupling_sweep"])
         return dataclasses.replace(self, **changes)
 
     def with_variant(self, variant: str | None) -> "ExperimentSettings":
@@ -264,11 +269,13 @@ def run_experiment(
         err.results = build_results(err.stages, labels, fc, weights, failed_attrs(attrs, err))
         raise
     # the published numbers belong to the data set's own FC: never print them beside a fit to another one
-    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch)
+    choice = (stages[0].settings or {}).get("coupling_choice", {})
+    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch,
+                    choice.get("coupling_choice_simulated_h", 0.0) * HOUR_MS)
     summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log, cost,
               published_stages(settings) if source == "dk_average" else set())
     attrs = provenance(settings, source, order, cost["wall_time_s"], given_fc, cost)
-    attrs.update((stages[0].settings or {}).get("coupling_choice", {}))  # coupling_chosen and its sweep
+    attrs.update(choice)  # coupling_chosen and its sweep
     return build_results(stages, labels, fc, weights, attrs)
 
 

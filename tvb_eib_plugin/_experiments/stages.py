@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import jax
+
 from .._io.results import StageRecord
 from .._model.network import NetworkModel, initial_state
 from .._simulation.batch import member, stack_trees
@@ -108,13 +110,19 @@ def start_coupling(settings, net: NetworkModel, state, fc, routines: list, seeds
     (J_i from FIC there), and the choice for the integration stage's record; otherwise ``net`` as it is."""
     if settings.coupling != "auto":
         return net, None
-    if seeds is not None:
-        raise InputError("coupling='auto' chooses G for one network; in a cohort give each run a number "
-                         "(choose it per subject with coupling_choice.choose_coupling)")
-    fic = next((r for r in routines if r.name == "fic"), None)
-    choice = choose_coupling(net, state, fc, fic=fic, seed=settings.seed, log=log, **settings.coupling_sweep)
-    log(f"  starting coupling chosen for the data: G = {choice.G:g}")
-    return choice.apply(net), {"coupling_choice": choice.record()}
+    by_name = {r.name: r for r in routines}
+    options = dict({"fic": by_name.get("fic"), "eib": by_name.get("fic_eib")}, **settings.coupling_sweep)
+    if seeds is None:
+        choice = choose_coupling(net, state, fc, seed=settings.seed, log=log, **options)
+        log(f"  starting coupling chosen for the data: G = {choice.G:g}")
+        return choice.apply(net), {"coupling_choice": choice.record()}
+    # a batch: each member chooses as it would alone (its network, target FC and seed), one sweep after another
+    choices = [choose_coupling(member(net, b), member(state, b), fc[b], seed=k, log=log, **options)
+               for b, k in enumerate(seeds)]
+    log(f"  starting couplings chosen for the data: G = {[c.G for c in choices]}")
+    stacked = stack_trees([c.apply(member(net, b)) for b, c in enumerate(choices)])
+    placed = jax.tree_util.tree_map(lambda new, old: jax.device_put(new, old.sharding), stacked, net)  # as sharded
+    return placed, {"coupling_choice": [c.record() for c in choices]}
 
 
 def bold_window(routines: list, net: NetworkModel, seeds) -> FCWindow | None:

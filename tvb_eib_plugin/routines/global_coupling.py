@@ -107,6 +107,16 @@ def sweep_coupling(model: NetworkModel, sim: SimState, target_fc, G, *, feedforw
     """Every G of ``G`` side by side in one vmapped run: wLRE = G, wFFI = feedforward * G on every entry,
     FIC (``rule``, ``eta``, ``target``) for ``fic_iterations`` TRs, then ``score_iterations`` TRs of BOLD whose
     FC (the first ``discard`` samples dropped) is scored against ``target_fc``.  All start from ``sim``."""
+    models, sims, t_fic = fic_at_each(model, sim, G, feedforward=feedforward, rule=rule, eta=eta, target=target,
+                                      fic_iterations=fic_iterations, log_every=log_every, log=log, name=name)
+    return score_each(models, sims, target_fc, G, score_iterations=score_iterations, discard=discard,
+                      log_every=log_every, log=log, name=name, seconds=t_fic)
+
+
+def fic_at_each(model: NetworkModel, sim: SimState, G, *, feedforward: float, rule: str, eta: float, target: float,
+                fic_iterations: int, log_every: int, log, name: str) -> tuple[NetworkModel, SimState, float]:
+    """The first half of :func:`sweep_coupling`: the models at each G (stacked), FIC run at each from ``sim``;
+    returns (models, sims, seconds)."""
     dtype, n, k = model.dtype, model.n_regions, len(G)
     ones = jnp.ones((n, n), dtype)
     models = jax.vmap(lambda g: model.with_tuned(wLRE=g * ones, wFFI=feedforward * g * ones))(jnp.asarray(G, dtype))
@@ -117,9 +127,16 @@ def sweep_coupling(model: NetworkModel, sim: SimState, target_fc, G, *, feedforw
         (m, s), rec = jax.vmap(lambda m, s: fic_chunk(m, s, eta, target, size, rule))(*carry)
         return (m, s), {"mean_S_e": rec["mean_S_e"]}
 
-    (models, sims), _, t_fic = run_chunks(
+    (models, sims), _, seconds = run_chunks(
         fic_part, (models, sims), fic_iterations, log_every,
         lambda done, last: f"  FIC {done}/{fic_iterations}", log, desc=f"{name} FIC")
+    return models, sims, seconds
+
+
+def score_each(models: NetworkModel, sims: SimState, target_fc, G, *, score_iterations: int, discard: int,
+               log_every: int, log, name: str, seconds: float = 0.0) -> Sweep:
+    """The second half of :func:`sweep_coupling`: ``score_iterations`` TRs of each of the stacked ``models``,
+    their FC (the first ``discard`` samples dropped) scored against ``target_fc``; ``seconds`` spent before."""
 
     def score_part(carry, first, size):
         m, s = carry
@@ -138,7 +155,7 @@ def sweep_coupling(model: NetworkModel, sim: SimState, target_fc, G, *, feedforw
     high, low = pinned(np.asarray(scored["mean_S_e"])[discard:])
     saturated = (high | low).any(axis=-1)
     return Sweep(np.asarray(G), np.where(saturated, np.nan, corr), rmse, saturated,
-                 np.asarray(scored["mean_S_e"]).mean(axis=0), models, sims, t_fic + t_score)
+                 np.asarray(scored["mean_S_e"]).mean(axis=0), models, sims, seconds + t_score)
 
 
 def log_sweep(sweep: Sweep, best: int, log) -> None:
