@@ -25,8 +25,13 @@ by each member's fresh 57.6-minute evaluation against its twin's target FC and a
 truth's own fit (the true model simulated afresh, as long, against the same target).  Subjects per hour:
 members over the batch's wall and CPU seconds (compilation and evaluations included; the twins not).
 
-    python benchmarks/bench_fast_fit.py cohort --twins 8 --twins-file /tmp/dk_twins8.pkl --json benchmarks/results/fast_fit_cohort.json
+    python benchmarks/bench_fast_fit.py cohort --twins-file twins8.pkl --json benchmarks/results/fast_cohort.json
+    python benchmarks/bench_fast_fit.py cohort --twins-file twins8.pkl --presets faithful fast \
+        --stages 3 --stage-iterations 1000 --eval-minutes 20        # the scaled pair (fast_fit.py's table)
     python benchmarks/bench_fast_fit.py cohort --tiny                   # 8-region smoke test, seconds
+
+Making the 8 twins (each 1000 TRs of FIC, 57.6 minutes of BOLD and as much again for its ceiling, Euler dt 1)
+costs 66-74 CPU s each, spread over ``--workers`` processes.
 """
 
 from __future__ import annotations

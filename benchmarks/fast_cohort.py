@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import dataclasses
 import json
 import multiprocessing
 import os
 import pickle
+import sys
 import time
 
 import numpy as np
@@ -101,11 +101,11 @@ def tuning_overrides(args) -> dict:
     return dict(routine_settings={"fic_eib": {"schedule": eib.annealing_schedule(args.stages, args.stage_iterations)}})
 
 
-def tune(preset: str, twins: list[dict], overrides: dict) -> tuple[list[dict], dict]:
+def tune(preset: str, twins: list[dict], overrides: dict, log=None) -> tuple[list[dict], dict]:
     """One batched ``tune_cohort`` run of every twin; a row per member and the batch's cost."""
     subjects = [t["twin"] for t in twins]
     t0, c0 = time.perf_counter(), time.process_time()
-    tree = eib.tune_cohort(PRESETS[preset], subjects=subjects, seeds=(0,), log=None, **overrides)
+    tree = eib.tune_cohort(PRESETS[preset], subjects=subjects, seeds=(0,), log=log, **overrides)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     truths = {t["twin"].name: t["truth"] for t in twins}
     ceilings = {t["twin"].name: t["ceiling"] for t in twins}
@@ -147,6 +147,10 @@ def table(summaries: list[dict]) -> None:
     print(f"ceiling (the truth's own fresh fit): {c['mean']:.4f} ({c['min']:.4f}-{c['max']:.4f})")
 
 
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def cohort_main(argv) -> dict:
     p = argparse.ArgumentParser(prog="bench_fast_fit.py cohort", description=__doc__)
     p.add_argument("--twins", type=int, default=8)
@@ -159,6 +163,7 @@ def cohort_main(argv) -> dict:
     p.add_argument("--tiny", action="store_true", help="8 regions, 2 twins, a few TRs: a smoke test")
     p.add_argument("--eval-minutes", type=float, help="a shorter evaluation of the tuned members (a scaled run; "
                    "default: the presets' 57.6 minutes, as the ceiling)")
+    p.add_argument("--progress", action="store_true", help="the runs' progress lines on stderr")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
     devices = eib.use_host_devices()  # before the first computation: a CPU device per core for the batch
@@ -168,14 +173,14 @@ def cohort_main(argv) -> dict:
     twin = TINY_TWIN if args.tiny else TWIN
     overrides = tuning_overrides(args)
     # the ceiling is scored over the presets' own evaluation, whatever --eval-minutes asks of the tuning runs
-    settings = eib.get_experiment("Schirner2023").replace(**TINY_TUNING) if args.tiny else eib.get_experiment(
-        "Schirner2023")
+    settings = eib.get_experiment("Schirner2023").replace(**(TINY_TUNING if args.tiny else {}))
     twins = cached_twins(args, base, twin, (settings.eval_ms, settings.eval_discard))
     if args.eval_minutes:  # a scaled run: a shorter (noisier) evaluation, the same discard
-        overrides["eval_ms"] = (round(args.eval_minutes * 60000 / settings.tr_ms) + settings.eval_discard) * settings.tr_ms
+        scored = round(args.eval_minutes * 60000 / settings.tr_ms)
+        overrides["eval_ms"] = (scored + settings.eval_discard) * settings.tr_ms
     rows, costs = [], []
     for preset in args.presets:
-        got, cost = tune(preset, twins, overrides)
+        got, cost = tune(preset, twins, overrides, progress if args.progress else None)
         print(json.dumps(cost), flush=True)
         rows, costs = rows + got, costs + [cost]
     summaries = summary(rows, costs)
@@ -183,7 +188,8 @@ def cohort_main(argv) -> dict:
         table(summaries)
     result = dict(devices=devices, twin=twin, ceiling_seed=CEILING_SEED, tiny=args.tiny,
                   schedule=TINY_SCHEDULE if args.tiny else [args.stages, args.stage_iterations],
-                  eval_ms=overrides.get("eval_ms", settings.eval_ms), ceiling_eval_ms=settings.eval_ms, twin_seconds=[dict(wall_s=t["wall_s"], cpu_s=t["cpu_s"]) for t in twins],
+                  eval_ms=overrides.get("eval_ms", settings.eval_ms), ceiling_eval_ms=settings.eval_ms,
+                  twin_seconds=[dict(wall_s=t["wall_s"], cpu_s=t["cpu_s"]) for t in twins],
                   summary=summaries, rows=rows)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
