@@ -47,7 +47,8 @@ keeps the measured G of ``schirner2023.G_CODE``.
 A cohort (``python benchmarks/bench_fast_fit.py cohort``): 8 twins of dk_average (target FC: 57.6 minutes
 simulated by the faithful model from a random truth, spread 1, SC perturbed by sd 0.2), all 8 tuned in one
 ``tune_cohort`` batch on 2 host devices, float32, CPU seconds of the whole call (compilation and the three
-evaluations included; the wall seconds were taken on a machine shared at load 4-13, so CPU is the measure):
+evaluations included; wall: 864 s for this preset's 5 x 4000 beside another job, 33 subjects per wall-hour,
+2467 s at load 7-13 for the same CPU seconds and the same fits, so CPU is the measure):
 
 ==============================================  =======  =====================  ============================
 run                                             CPU s    subjects per CPU-hour  fc_corr mean (min-max)
