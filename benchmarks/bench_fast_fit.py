@@ -19,19 +19,38 @@ this process, so on a shared machine judge by CPU seconds / cores too) and simul
     python benchmarks/bench_fast_fit.py --quick            # fast and reference only
     python benchmarks/bench_fast_fit.py --presets faithful --seeds 0
     python benchmarks/bench_fast_fit.py --presets fast fast_fixed --seeds 0 1 2   # coupling chosen / fixed
+
+``cohort`` mode (issue 17: subjects per hour of a batched cohort): ``--twins`` twins of dk_average, each a
+target FC simulated by the faithful model (``Schirner2023``: Euler dt 1 ms, delays, rate FIC, Balloon BOLD,
+G 2.5) from a random truth (J_i, wLRE, wFFI; the twins' SC perturbed too), tuned in ONE ``tune_cohort`` call
+per preset (all twins in one batch, sharded over one CPU device per core) with the same schedule, and scored
+by each member's fresh 57.6-minute evaluation against its twin's target FC and against the ceiling: the
+truth's own fit (the true model simulated afresh, as long, against the same target).  Subjects per hour:
+members over the batch's wall and CPU seconds (compilation and evaluations included; the twins not).
+
+    python benchmarks/bench_fast_fit.py cohort --twins-file twins8.pkl --json benchmarks/results/fast_cohort.json
+    python benchmarks/bench_fast_fit.py cohort --twins-file twins8.pkl --presets faithful fast \
+        --stages 3 --stage-iterations 1000 --eval-minutes 20        # the scaled pair (fast_fit.py's table)
+    python benchmarks/bench_fast_fit.py cohort --tiny                   # 8-region smoke test, seconds
+
+Making the 8 twins (each 1000 TRs of FIC, 57.6 minutes of BOLD and as much again for its ceiling, Euler dt 1)
+costs 66-74 CPU s each, spread over ``--workers`` processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import sys
 import time
 
 import numpy as np
 
-from tvb_eib_plugin._experiments.experiment import run_experiment
-from tvb_eib_plugin.routines import annealing_schedule
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tvb_eib_plugin._experiments.experiment import run_experiment  # noqa: E402
+from tvb_eib_plugin.routines import annealing_schedule  # noqa: E402
 
 #: the faithful preset's evaluation, given to the reference preset too so that all rows score alike
 EVAL = dict(eval_ms=4850 * 720.0, eval_discard=50)
@@ -86,6 +105,11 @@ def table(rows: list[dict]) -> None:
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["cohort"]:
+        from fast_cohort import cohort_main  # noqa: PLC0415 (the cohort mode splits the CPU into devices first)
+
+        return cohort_main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--quick", action="store_true", help="skip the faithful preset (about 5 minutes a seed)")

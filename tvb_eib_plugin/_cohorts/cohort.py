@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from typing import Callable, Sequence
 
 import jax.numpy as jnp
@@ -36,6 +35,7 @@ from .._io.results import StageRecord, _attr_value, build_results
 from .._experiments.plan import dependency_order
 from ..routines.checkpoint import batch_path
 from .._validation import InputError
+from .._experiments.cost import Stopwatch, run_cost
 
 SEED_NOTE = "per member: see the `seed` coordinate"
 
@@ -98,7 +98,7 @@ def tune_cohort(
         raise InputError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
     settings = batch_checkpoints(settings, [c.name for c in subjects], seeds, log)
     routines = cohort_routines(settings)
-    started = time.perf_counter()
+    watch = Stopwatch()
     prepared = [prepare_inputs(settings, con, None, None, None) for con in subjects]
     pairs = [(s, k) for s in range(len(subjects)) for k in seeds]
     devices = list(devices or local_devices())
@@ -115,16 +115,16 @@ def tune_cohort(
             f"XLA_FLAGS=--xla_force_host_platform_device_count={cores}, spreads the batch over {cores} cores)")
     order = [r.name for r in routines]
 
-    def results(stages, err=None):
-        seconds = time.perf_counter() - started
+    def results(stages, err=None, cost=None):
+        seconds = watch.seconds()[0] if cost is None else cost["wall_time_s"]
         trees = []
         for b, (s, k) in enumerate(pairs):
             _, fc_s, labels, source, weights = prepared[s]
-            attrs = provenance(dataclasses.replace(settings, seed=k), source, order, seconds)
+            attrs = provenance(dataclasses.replace(settings, seed=k), source, order, seconds, cost=cost)
             trees.append(build_results(member_stages(stages, b), labels, fc_s, weights,
                                        attrs if err is None else failed_attrs(attrs, err)))
         tree = stack_results(trees, [c.name for c in subjects], seeds)
-        attrs = cohort_attrs(settings, subjects, seeds, order, seconds, len(devices))
+        attrs = cohort_attrs(settings, subjects, seeds, order, seconds, len(devices), cost)
         tree.attrs.update(attrs if err is None else failed_attrs(attrs, err))
         chosen = (stages[0].settings or {}).get("coupling_choice") if stages else None
         if chosen:  # coupling="auto": each member's G (its sweep is in the integration stage's settings)
@@ -138,8 +138,10 @@ def tune_cohort(
     except SimulationDiverged as err:  # every member's finished stages, and the failed one's partial history
         err.results = results(err.stages, err)
         raise
-    summarise(stages, settings, "cohort", order, log)
-    return results(stages)
+    # the whole batch's wall and CPU seconds; simulated hours per member (the batch simulates that much each)
+    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch)
+    summarise(stages, settings, "cohort", order, log, cost)
+    return results(stages, cost=cost)
 
 
 def batch_checkpoints(settings: ExperimentSettings, subjects: Sequence[str], seeds: Sequence[int],
@@ -209,7 +211,8 @@ def concat_subjects(trees: Sequence[xr.DataTree]) -> xr.DataTree:
     for node in trees[0].subtree:
         nodes[node.path] = _concat([t[node.path].to_dataset(inherit=False) for t in trees], "subject")
     tree = xr.DataTree.from_dict(nodes)
-    tree.attrs.update({k: v for k, v in trees[0].attrs.items() if k not in ("subjects", "wall_time_s")})
+    # one batch's seconds are not the whole cohort's (simulated hours are per member: the same in every batch)
+    tree.attrs.update({k: v for k, v in trees[0].attrs.items() if k not in ("subjects", "wall_time_s", "cpu_time_s")})
     tree.attrs["subjects"] = _attr_value([str(s) for s in tree["subject"].values])
     return _label(tree)
 
@@ -236,9 +239,10 @@ def _label(tree: xr.DataTree) -> xr.DataTree:
 
 
 def cohort_attrs(settings: ExperimentSettings, subjects: Sequence[Connectome], seeds, order, seconds: float,
-                 devices: int) -> dict:
-    """Root attrs of a cohort: the shared settings (seed per member), the subjects, the batch and its cost."""
-    attrs = provenance(settings, "cohort", order, seconds)
+                 devices: int, cost: dict | None = None) -> dict:
+    """Root attrs of a cohort: the shared settings (seed per member), the subjects, the batch and its cost
+    (``cost``: :func:`cost.run_cost` of the whole batch, absent from a run that failed)."""
+    attrs = provenance(settings, "cohort", order, seconds, cost=cost)
     s = dict(settings=settings.record())
     s["settings"]["seed"] = SEED_NOTE
     for values in s["settings"]["routine_settings"].values():

@@ -79,9 +79,9 @@ class NetworkModel:
         # no broadcasting: a scalar or another network's matrix would run as a different model (or a batch)
         for name, new, old in (("J_i", J_i, self.node.J_i), ("wLRE", wLRE, self.coupling.wLRE),
                                ("wFFI", wFFI, self.coupling.wFFI)):
-            if new is not None and jnp.shape(new) != old.shape:
+            if new is not None and np.shape(new) != old.shape:
                 raise InputError(f"with_tuned: {name} must have this network's shape {tuple(old.shape)}, got "
-                                 f"{tuple(jnp.shape(new))} (J_i: one value per region; wLRE / wFFI: (N, N))")
+                                 f"{tuple(np.shape(new))} (J_i: one value per region; wLRE / wFFI: (N, N))")
         node = self.node if J_i is None else self.node.replace(J_i=jnp.asarray(J_i, self.dtype))
         coupling = self.coupling
         if wLRE is not None:
