@@ -143,5 +143,7 @@ def test_a_cohort_chooses_each_members_coupling_as_its_run_alone_does(alone):
     assert chosen["toy"]["1"] == alone.attrs["coupling_chosen"] and set(chosen["toy"]) == {"0", "1"}
     member = dict(subject="toy", seed=1)
     np.testing.assert_allclose(tree["integration"].wLRE.sel(member).values, alone["integration"].wLRE.values)
+    # the cohort's cost counts each member's sweep as the run alone does (it was left out before)
+    np.testing.assert_allclose(float(tree.attrs["simulated_tuning_h"]), alone.attrs["simulated_tuning_h"])
     np.testing.assert_allclose(tree["fic_eib"].wLRE.sel(member).values, alone["fic_eib"].wLRE.values,
                                rtol=1e-4, atol=1e-6)

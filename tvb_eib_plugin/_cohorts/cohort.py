@@ -139,7 +139,8 @@ def tune_cohort(
         err.results = results(err.stages, err)
         raise
     # the whole batch's wall and CPU seconds; simulated hours per member (the batch simulates that much each)
-    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch)
+    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch,
+                    (stages[0].settings or {}).get("coupling_choice"))
     summarise(stages, settings, "cohort", order, log, cost)
     return results(stages, cost=cost)
 

@@ -25,10 +25,13 @@ class Stopwatch:
 
 
 def run_cost(routines: Sequence, model, transient_ms: float, eval_ms: float, watch: Stopwatch,
-             choice_ms: float = 0.0) -> dict:
-    """The provenance entries of a run's cost (per member for a batch); ``choice_ms``: simulated by the sweep
-    that chose the starting coupling (``coupling="auto"``), counted as tuning."""
-    tuning_ms = choice_ms + sum(r.simulated_ms(model) for r in routines)
+             coupling_choice: dict | list[dict] | None = None) -> dict:
+    """The provenance entries of a run's cost (per member for a batch).  ``coupling_choice``: the record of the
+    sweep that chose the starting coupling (``coupling="auto"``; one per member in a batch, each sweep as long),
+    whose simulated time counts as tuning."""
+    records = coupling_choice if isinstance(coupling_choice, list) else [coupling_choice] if coupling_choice else []
+    choice_h = sum(r["coupling_choice_simulated_h"] for r in records) / max(len(records), 1)
+    tuning_ms = choice_h * HOUR_MS + sum(r.simulated_ms(model) for r in routines)
     wall, cpu = watch.seconds()
     return {"simulated_tuning_h": tuning_ms / HOUR_MS,
             "simulated_total_h": (tuning_ms + transient_ms + eval_ms * (len(routines) + 1)) / HOUR_MS,

@@ -33,6 +33,7 @@ from ..routines.eib_sweep import eib_at_each
 from ..routines.fic import FIC, check_target
 from ..routines.global_coupling import fic_at_each, log_sweep, score_each, sweep_coupling
 from ..routines.registry import TuningState, stage_key
+from .cost import HOUR_MS
 
 #: What a best value can be: the lowest FC RMSE, or the highest FC correlation.
 CRITERIA = ("fc_rmse", "fc_corr")
@@ -180,7 +181,7 @@ def choose_coupling(
                           criterion=criterion, seconds=sweep.seconds, eib_trs=int(eib_trs),
                           eib_rate=None if eib_rate is None or not eib_trs else float(eib_rate),
                           rmse_per_coupling=float(rmse_per_coupling),
-                          simulated_h=len(G) * (fic.n_iterations + eib_trs + score_trs) * net.bold.period_ms / 3.6e6)
+                          simulated_h=len(G) * (fic.n_iterations + eib_trs + score_trs) * net.bold.period_ms / HOUR_MS)
 
 
 def _sweep(net, sim, fc_target, G, fic, feedforward, tuning: dict, scoring: dict):

@@ -22,7 +22,7 @@ from .._model.network import NetworkModel, network_from_connectome
 from .._simulation.divergence import SimulationDiverged
 from .._validation import InputError, check_fc, check_labels
 from ..routines.progress import log_info
-from .cost import HOUR_MS, Stopwatch, run_cost
+from .cost import Stopwatch, run_cost
 from .fast_fit import schirner2023_fast_settings
 from .plan import build_pipeline, dependency_order, routine_record
 from .report import failed_attrs, fc_source, provenance, summarise
@@ -270,8 +270,7 @@ def run_experiment(
         raise
     # the published numbers belong to the data set's own FC: never print them beside a fit to another one
     choice = (stages[0].settings or {}).get("coupling_choice", {})
-    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch,
-                    choice.get("coupling_choice_simulated_h", 0.0) * HOUR_MS)
+    cost = run_cost(routines, net, settings.transient_ms, settings.eval_ms, watch, choice)
     summarise(stages, settings, source if given_fc is None else f"{source} with {given_fc}", order, log, cost,
               published_stages(settings) if source == "dk_average" else set())
     attrs = provenance(settings, source, order, cost["wall_time_s"], given_fc, cost)
