@@ -16,6 +16,7 @@ measures each start by what EIB makes of it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 
 from .._model.network import NetworkModel, SimState
 from .._simulation.window import window_empty
-from .eib import FICEIB, EIBPhase, fic_eib_chunk
+from .eib import FICEIB, fic_eib_chunk
 from .loop import run_chunks
 
 
@@ -41,12 +42,11 @@ def eib_at_each(models: NetworkModel, sims: SimState, target_fc, G, routine: FIC
     first = routine.stages()[0]
     Gs = jnp.asarray(G, dtype)
     scale = rmse_per_coupling * Gs if rmse_per_coupling > 0 else jnp.full((k,), routine.rmse_scale, dtype)
-    phase = jax.vmap(lambda s: EIBPhase(
-        stage=jnp.asarray(0, jnp.int32), eta=jnp.asarray(first.eta if rate is None else rate, dtype),
-        warmup=jnp.asarray(False),
-        iterations=jnp.asarray(iterations, dtype), window=jnp.asarray(first.window, jnp.int32),
-        eta_fic=jnp.asarray(routine.eta_fic, dtype), target=jnp.asarray(routine.target, dtype),
-        rmse_scale=s.astype(dtype), hold=jnp.asarray(first.window, jnp.int32)))(scale)
+    # the routine's own first phase, changed only where the probe differs from it
+    base = dataclasses.replace(
+        routine.phases(dtype)[0].params, eta=jnp.asarray(first.eta if rate is None else rate, dtype),
+        warmup=jnp.asarray(False), iterations=jnp.asarray(iterations, dtype), hold=jnp.asarray(first.window, jnp.int32))
+    phase = jax.vmap(lambda s: dataclasses.replace(base, rmse_scale=s.astype(dtype)))(scale)
     empty = window_empty(first.window, models.n_regions)
     windows = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k,) + x.shape), empty)
     config = (routine.rule, routine.tune, routine.mask, routine.rmse_diagonal, None)
