@@ -111,7 +111,7 @@ def tune_cohort(
         f"{f' (padded to {size})' if size > len(pairs) else ''} on {len(devices)} device(s)")
     cores = os.cpu_count() or 1
     if len(devices) == 1 and devices[0].platform == "cpu" and cores > 1 and len(pairs) > 1:
-        log(f"  (one CPU device: tvb_eib_plugin._simulation.batch.use_host_devices() before the first computation, or "
+        log(f"  (one CPU device: tvb_eib_plugin.use_host_devices() before the first computation, or "
             f"XLA_FLAGS=--xla_force_host_platform_device_count={cores}, spreads the batch over {cores} cores)")
     order = [r.name for r in routines]
 
