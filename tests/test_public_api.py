@@ -157,7 +157,7 @@ def test_importing_leaves_jax_alone_and_building_a_network_asks_for_float64_sayi
 
 
 #: The layers in the order of docs/architecture.md's tree: each may import only itself and those before it.
-LAYERS = ("_x64", "_validation", "_outputs", "_model", "_simulation", "routines", "_io", "tvb", "_experiments",
+LAYERS = ("_x64", "_precision", "_validation", "_outputs", "_model", "_simulation", "routines", "_io", "tvb", "_experiments",
           "_cohorts", "_cli")
 #: The one import against that order, function-local: reading a TVB zip needs TVB's adapters.
 LAYER_EXCEPTIONS = {("_io/data.py", "tvb._adapters")}
@@ -180,7 +180,7 @@ def _relative_imports(path: pathlib.Path, package: pathlib.Path):
 def test_layers_import_only_the_layers_above_them():
     package = pathlib.Path(eib.__file__).parent
     rank = {name: i for i, name in enumerate(LAYERS)}
-    rank.update(_x64=0, _validation=0, _outputs=0)  # the foundation: none of them imports the others' layers
+    rank.update(_x64=0, _precision=0, _validation=0, _outputs=0)  # the foundation: none of them imports the others' layers
     wrong = []
     for path in sorted(package.rglob("*.py")):
         where = path.relative_to(package).as_posix()
@@ -193,4 +193,4 @@ def test_layers_import_only_the_layers_above_them():
                 wrong.append(f"{where} imports {target}")
     assert not wrong, "imports against docs/architecture.md's layer order:\n" + "\n".join(wrong)
     assert set(p.name for p in package.iterdir() if p.is_dir() and not p.name.startswith(("__", "shipped"))) \
-        == {n for n in LAYERS if not n.endswith(("x64", "validation", "outputs"))}, "a folder the layer order misses"
+        == {n for n in LAYERS if not n.endswith(("x64", "precision", "validation", "outputs"))}, "a folder the layer order misses"

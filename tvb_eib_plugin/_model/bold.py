@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._precision import FULL, matmul
 from .balloon import BalloonBold, BalloonState, balloon_init, balloon_update
 
 #: TVB's stock sampling period for the BOLD monitor (ms).
@@ -148,7 +149,7 @@ def bold_update(cfg: HRFBold | BalloonBold, state, S_e_steps: jax.Array) -> tupl
     newest = start + cfg.stock_per_tr - 1
     lag = (newest - jnp.arange(cfg.buffer_len)) % cfg.buffer_len
     weights = cfg.weights_by_lag[lag]
-    bold = cfg.k1_V0 * (weights @ buffer - 1.0)
+    bold = cfg.k1_V0 * (matmul(weights, buffer) - 1.0)
     return BoldState(buffer=buffer, n_written=state.n_written + 1), bold
 
 
@@ -167,7 +168,7 @@ def _by_block(stock: jax.Array, blocks: jax.Array) -> jax.Array:
     from folding the broadcast kernel back into such an einsum."""
     trs = stock.astype(jnp.float64).reshape(-1, blocks.shape[1], stock.shape[-1])
     lhs = jax.lax.optimization_barrier(jnp.broadcast_to(blocks, (trs.shape[0],) + blocks.shape))
-    return jax.lax.dot_general(lhs, trs, (((2,), (1,)), ((0,), (0,))))
+    return jax.lax.dot_general(lhs, trs, (((2,), (1,)), ((0,), (0,))), precision=FULL)
 
 
 def bold_from_steps(cfg: HRFBold, state: BoldState, S_e_steps: jax.Array) -> jax.Array:

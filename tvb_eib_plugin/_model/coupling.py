@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._precision import FULL, matmul
 from .._x64 import ensure_x64
 from .._validation import check_coupling_sign, check_delays
 
@@ -136,7 +137,7 @@ def afferent(ec: EffectiveCoupling, history: jax.Array, step: jax.Array) -> tupl
     edge: on XLA:CPU that halves the cost of the delayed coupling.
     """
     if ec.horizon == 1:
-        c = ec.stacked @ history[0]
+        c = matmul(ec.stacked, history[0])
         return c[0], c[1]
     n = ec.stacked.shape[-1]
     delayed = _take(history, ec.gather_base + ((step - 1) % ec.horizon) * n).reshape(n, n)
@@ -144,7 +145,7 @@ def afferent(ec: EffectiveCoupling, history: jax.Array, step: jax.Array) -> tupl
     # once and no (2, N, N) product is written; at 379 regions on XLA:CPU this step costs 2-2.5x less
     # than the elementwise product and a matvec with ones (benchmarks/cost_model.py).  Only the
     # order of the sum over sources differs from that: float rounding, bounded in tests/test_step_speed.py.
-    c = jax.lax.dot_general(ec.stacked, delayed, (((2,), (1,)), ((1,), (0,))))  # (N, 2)
+    c = jax.lax.dot_general(ec.stacked, delayed, (((2,), (1,)), ((1,), (0,))), precision=FULL)  # (N, 2)
     return c[:, 0], c[:, 1]
 
 

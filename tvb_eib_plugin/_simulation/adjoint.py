@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._precision import FULL, matmul
 from .._model.integrate import Integrator, corrector, draw_noise, predictor, scheme_step
 from .._model.node import NodeParams, dfun, dfun_linearised, dfun_vjp
 
@@ -50,7 +51,7 @@ def _steps(p, stacked, dt, e0, i0, z_e, z_i, n_steps=None):
     """The forward scan: (S_e, S_i) after each step; z_e or z_i may be None (no noise: give n_steps)."""
     def body(carry, z):
         e, i = carry
-        c = stacked @ e
+        c = matmul(stacked, e)
         f_e, f_i = dfun(e, i, c[0], c[1], p)
         nxt = scheme_step(lambda a, b: dfun(a, b, c[0], c[1], p), e, i, f_e, f_i, z[0], z[1], dt)
         return nxt, nxt
@@ -92,7 +93,7 @@ def _steps_reverse(p, stacked, dt, e0, i0, traj_e, traj_i, z_e, z_i, ct, lam_e, 
         e, i, ze, zi, cte, cti = xs
         lam_e = lam_e + cte  # cotangent of this step's output
         lam_i = lam_i if cti is None else lam_i + cti
-        c = stacked @ e
+        c = matmul(stacked, e)
         (f_e, f_i), lin_f = dfun_linearised(e, i, c[0], c[1], p)
         pe_raw, pi_raw = predictor(e, f_e, ze, dt), predictor(i, f_i, zi, dt)
         pe, pi = jnp.clip(pe_raw, 0.0, 1.0), jnp.clip(pi_raw, 0.0, 1.0)
@@ -105,13 +106,13 @@ def _steps_reverse(p, stacked, dt, e0, i0, traj_e, traj_i, z_e, z_i, ct, lam_e, 
         # predictor: pe = e + dt f(e, i) + z; f(e, i) also enters the corrector
         fe, fi, fcl, fcf, fJ = dfun_vjp(i, lin_f, p, 0.5 * dt * u_e + dt * v_e, 0.5 * dt * u_i + dt * v_i)
         ct_c = jnp.stack([gcl + fcl, gcf + fcf])
-        new_e = u_e + v_e + fe + stacked_T @ ct_c.reshape(2 * n)
+        new_e = u_e + v_e + fe + matmul(stacked_T, ct_c.reshape(2 * n))
         new_i = u_i + v_i + fi
         return (new_e, new_i, dJ + gJ + fJ), ct_c
 
     (lam_e, lam_i, dJ), ct_c = jax.lax.scan(
         body, (lam_e, lam_i, jnp.zeros_like(e0)), (prev_e, prev_i, z_e, z_i, ct_e, ct_i), reverse=True)
-    return lam_e, lam_i, dJ, jnp.einsum("tkn,tm->knm", ct_c, prev_e)
+    return lam_e, lam_i, dJ, jnp.einsum("tkn,tm->knm", ct_c, prev_e, precision=FULL)
 
 
 heun_trajectory.defvjp(_fwd, _bwd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._precision import matmul
 from .._x64 import ensure_x64
 
 
@@ -22,7 +23,7 @@ def fc(bold: jax.Array) -> jax.Array:
     x = bold - bold.mean(axis=0)
     norm = jnp.sqrt(jnp.sum(x * x, axis=0))
     x = x / jnp.maximum(norm, jnp.finfo(x.dtype).tiny)
-    r = jnp.clip(x.T @ x, -1.0, 1.0)  # rounding can put equal signals at 1 + 1 ulp
+    r = jnp.clip(matmul(x.T, x), -1.0, 1.0)  # rounding can put equal signals at 1 + 1 ulp
     return r * (1.0 - jnp.eye(r.shape[0], dtype=r.dtype))
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from .._precision import matmul
 from .._x64 import ensure_x64
 
 
@@ -87,9 +88,9 @@ def window_rebuild(w: FCWindow, length) -> FCWindow:
     size = jnp.minimum(w.count, length)
     age = (w.count - 1 - jnp.arange(w.capacity)) % w.capacity  # 0 = newest
     inside = (age < size).astype(jnp.float64)
-    ref = (inside @ w.ring) / jnp.maximum(size, 1)
+    ref = matmul(inside, w.ring) / jnp.maximum(size, 1)
     centred = (w.ring - ref) * inside[:, None]
-    return dataclasses.replace(w, length=length, ref=ref, total=centred.sum(axis=0), outer=centred.T @ centred)
+    return dataclasses.replace(w, length=length, ref=ref, total=centred.sum(axis=0), outer=matmul(centred.T, centred))
 
 
 def window_push(w: FCWindow, x: jax.Array) -> FCWindow:
