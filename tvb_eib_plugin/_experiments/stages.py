@@ -47,7 +47,7 @@ def run_stages(settings, net: NetworkModel, fc, routines: list, log,
         start = initial_state(net, stage_key(seed, "transient"))
     else:
         keys = stage_keys(seeds, "transient")
-        start = stack_trees([initial_state(member(net, b), keys[b]) for b in range(len(seeds))])
+        start = jax.vmap(initial_state)(net, keys)  # each member's own key; one call, not one per member
     inputs = [pipeline_inputs(net, labels, settings.transient_ms, [r.settings() for r in routines[:i]])
               for i in range(len(routines))]
     for routine, ins in zip(routines, inputs):  # before any compute: e.g. a corrupt or another run's checkpoint

@@ -47,7 +47,7 @@ class FCWindow:
 
     @property
     def capacity(self) -> int:
-        return self.ring.shape[0]
+        return self.ring.shape[-2]  # (capacity, N), or (B, capacity, N) for a batch
 
     @property
     def size(self) -> jax.Array:
@@ -72,6 +72,21 @@ def window_init(samples: jax.Array, capacity: int, length: int) -> FCWindow:
 def window_empty(capacity: int, n: int) -> FCWindow:
     """A window of ``capacity`` samples of ``n`` regions with none pushed yet (FC over up to ``capacity``)."""
     return window_init(jnp.zeros((0, n), jnp.float64), capacity, capacity)
+
+
+def window_resized(w: FCWindow, capacity: int, length: int) -> FCWindow:
+    """A window of ``capacity`` holding the newest samples of ``w`` (as many as both hold), with FC over
+    the last ``length``: what :func:`window_init` of :func:`window_samples` gives, written with array
+    indices so that it traces (a batch builds every member's window in one vmapped call)."""
+    if not 0 < length <= capacity:
+        raise ValueError(f"window length {length} must be within 1..capacity ({capacity})")
+    kept = jnp.minimum(jnp.minimum(w.count, w.capacity), capacity)
+    row = jnp.arange(capacity)
+    ring = jnp.where((row < kept)[:, None], w.ring[(w.count - kept + row) % w.capacity], 0.0)
+    n = w.ring.shape[-1]
+    empty = FCWindow(ring=ring, count=kept.astype(jnp.int32), length=jnp.asarray(length, jnp.int32),
+                     ref=jnp.zeros(n), total=jnp.zeros(n), outer=jnp.zeros((n, n)))
+    return window_rebuild(empty, length)
 
 
 def window_samples(w: FCWindow):

@@ -2,7 +2,9 @@
 
 A routine is written for one unbatched network, in the optax / equinox manner:
 
-- ``init(start, target_fc)`` builds its carry (a pytree) from a one-network :class:`TuningState`;
+- ``init(start, target_fc)`` builds its carry (a pytree) from a one-network :class:`TuningState`, with
+  array operations only: a batch maps it over its members with ``vmap`` (checks that need values go in
+  the optional ``check_start(start)``, which sees the whole start, batched or not);
 - ``chunk(config, carry, ks, params, target_fc)`` (a static method: a pure function) advances the
   carry by ``len(ks)`` iterations in one ``lax.scan`` and returns it with per-iteration records;
   ``config`` is hashable (it selects a compilation), ``params`` a pytree of arrays (a phase's
@@ -31,7 +33,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._simulation.batch import member, stack_trees
 from .._simulation.divergence import SimulationDiverged, tuning_check
 from .checkpoint import check_checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 from .loop import CheckFn, run_chunks, stack_records
@@ -58,7 +59,13 @@ class IterativeRoutine(Routine):
     #: what to change when the routine diverges (the end of the error message)
     fix: ClassVar[str] = "check the starting parameters"
 
+    def check_start(self, start: TuningState) -> None:
+        """Refuse a start the routine cannot run from (one network or a batch), before any compute: the
+        checks that need concrete values, since :meth:`init` is traced for a batch.  Default: none."""
+
     def init(self, start: TuningState, target_fc) -> Any:
+        """The first carry, for one network; written with array operations only (a batch maps it over its
+        members with ``jax.vmap``); checks that need values belong in :meth:`check_start`."""
         raise NotImplementedError
 
     def phases(self, dtype) -> Sequence[Phase]:
@@ -137,9 +144,12 @@ def drive(routine: IterativeRoutine, start: TuningState, target_fc, log: Callabl
     # the routine's own noise: one key per member, as a member run alone with its seed would draw
     staged = TuningState(start.model, routine.stage_sim(start), start.seeds, start.inputs, start.window)
     target = None if target_fc is None else jnp.asarray(target_fc)
-    if start.batched:  # init is written for one network: build each member's carry, then stack them
-        carry = stack_trees([routine.init(member_state(staged, b), None if target is None else target[b])
-                             for b in range(len(start.seeds))])
+    routine.check_start(staged)
+    if start.batched:  # init is written for one network: mapped over the members in one call, not one by one
+        def one(model, sim, window, target_fc):
+            return routine.init(TuningState(model, sim, None, start.inputs, window), target_fc)
+
+        carry = jax.vmap(one)(staged.model, staged.sim, staged.window, target)
     else:
         carry = routine.init(staged, target)
     phases = list(routine.phases(start.model.dtype))
@@ -167,12 +177,6 @@ def drive(routine: IterativeRoutine, start: TuningState, target_fc, log: Callabl
         log(line)
     return StageResult(routine.name, routine.finish(carry, start), stack_records(parts), routine.settings(), seconds,
                        routine.history_dim, _in_loop(routine, carry, target, start.batched))
-
-
-def member_state(start: TuningState, b: int) -> TuningState:
-    """Member ``b`` of a batched tuning state, as one network (its seed kept)."""
-    return TuningState(member(start.model, b), member(start.sim, b), None, start.inputs,
-                       None if start.window is None else member(start.window, b))
 
 
 def _phase_start(routine: IterativeRoutine, carry, index: int, batched: bool):

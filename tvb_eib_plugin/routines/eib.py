@@ -41,7 +41,7 @@ from .._model.network import NetworkModel, SimState, initial_state
 from .._outputs import check_folder
 from .._simulation.simulate import tr_step
 from .._validation import InputError
-from .._simulation.window import FCWindow, window_fc, window_init, window_push, window_rebuild, window_samples
+from .._simulation.window import FCWindow, window_fc, window_init, window_push, window_rebuild, window_resized
 from .driver import IterativeRoutine, Phase
 from .fic import (activity_fields, activity_records, check_target, fic_step, number, rule_trait,
                   target_trait)
@@ -284,21 +284,26 @@ class FICEIB(IterativeRoutine):
                 f"{len(phases)} stage(s)...\n  Using passed bold buffer ({held} samples, using last "
                 f"{self.stages()[0].window})")
 
-    def init(self, start: TuningState, target_fc):
-        """(model, sim, window): the window holds the BOLD samples the routine before left (FIC's)."""
-        stages = self.stages()
-        first, capacity = stages[0].window, self.window_capacity()
-        if self.restart == "per_stage":  # phase_start empties it: only its shape matters here
-            return self._with_optimizer(
-                (start.model, start.sim, window_init(jnp.zeros((0, start.model.n_regions)), capacity, first)))
-        held = 0 if start.window is None else min(int(start.window.count), start.window.capacity)
+    def check_start(self, start: TuningState) -> None:
+        """Without restarts, the first stage's window must be filled by the BOLD samples the routine before
+        left (FIC's): every member's, for a batch."""
+        if self.restart == "per_stage":
+            return
+        first = self.stages()[0].window
+        held = 0 if start.window is None else int(np.min(np.minimum(start.window.count, start.window.capacity)))
         if held < first:
             raise InputError(
                 f"{self.name} starts from an FC window of {first} BOLD samples but its starting state holds "
                 f"{held}: run it after FIC with at least that many iterations (FIC's state carries its last "
                 f"BOLD samples), or lower `window`")
-        samples = window_samples(start.window)
-        return self._with_optimizer((start.model, start.sim, window_init(samples[-capacity:], capacity, first)))
+
+    def init(self, start: TuningState, target_fc):
+        """(model, sim, window): the window holds the BOLD samples the routine before left (FIC's)."""
+        first, capacity = self.stages()[0].window, self.window_capacity()
+        if self.restart == "per_stage":  # phase_start empties it: only its shape matters here
+            return self._with_optimizer(
+                (start.model, start.sim, window_init(jnp.zeros((0, start.model.n_regions)), capacity, first)))
+        return self._with_optimizer((start.model, start.sim, window_resized(start.window, capacity, first)))
 
     def _with_optimizer(self, carry: tuple) -> tuple:
         """The carry, with the optax optimizer's state after it if there is an optimizer."""

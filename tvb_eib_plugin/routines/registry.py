@@ -10,6 +10,7 @@ runner can order routines by dependency and users can add their own.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
 from typing import Any, Callable, ClassVar
 
@@ -84,7 +85,6 @@ class TuningState:
     def with_bold(self, samples) -> "TuningState":
         """This state with a window holding BOLD ``samples`` ((T, N), or (T, B, N) for a batch; oldest first;
         e.g. a :class:`~tvb_eib_plugin._simulation.simulate.Simulation`'s ``bold``): a start for EIB tuning without FIC."""
-        from .._simulation.batch import stack_trees
         from .._simulation.window import window_init
 
         samples = np.asarray(samples)
@@ -92,8 +92,8 @@ class TuningState:
             raise InputError(f"with_bold takes BOLD samples (T, N), or (T, B, N) for a batch; got {samples.shape}")
         if not self.batched:
             return dataclasses.replace(self, window=window_init(samples, len(samples), len(samples)))
-        windows = [window_init(samples[:, b], len(samples), len(samples)) for b in range(samples.shape[1])]
-        return dataclasses.replace(self, window=stack_trees(windows))
+        one = functools.partial(window_init, capacity=len(samples), length=len(samples))
+        return dataclasses.replace(self, window=jax.vmap(one, in_axes=1)(samples))
 
 
 @dataclasses.dataclass
