@@ -27,10 +27,13 @@ and "warm" (the rate a long cohort sees once compiled).
 
 Cost: microseconds per FIC+EIB iteration (one TR, 180 Heun steps) of the
 reference model after compilation, for one network and per member of a batch
-(spread over every local device; the second line splits the CPU into 2).
+(spread over every local device; the second line splits the CPU into 2).  ``--model paper``
+times the paper's model instead (720 Euler steps with delays per TR), and two ``--iterations``
+values give the marginal cost per iteration, without the run's fixed part.
 
     python benchmarks/bench_cohort.py cost --regions 68 84 96 192 379 --batch 4 --json benchmarks/results/cohort_cost.json
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python benchmarks/bench_cohort.py cost --json benchmarks/results/cohort_cost_2_host_devices.json
+    python benchmarks/bench_cohort.py cost --model paper --regions 84 379 --batch 64 --iterations 100 300
 
 Twins: ``--twins`` twins of dk_average, tuned in one batch by the reference
 workflow (``--seeds``: each over several noise seeds, and their consensus);
@@ -63,8 +66,8 @@ import tvb_eib_plugin as eib
 from tvb_eib_plugin._simulation.batch import shard_members, stack_models, stack_trees
 from tvb_eib_plugin._cohorts.cohort import tune_cohort
 from tvb_eib_plugin._cohorts.distributed import tune_cohort_distributed
-from tvb_eib_plugin._experiments.experiment import run_experiment
-from tvb_eib_plugin.routines import FICEIB, TuningState
+from tvb_eib_plugin._experiments.experiment import get_experiment, run_experiment
+from tvb_eib_plugin.routines import FICEIB, TuningState, annealing_schedule
 from tvb_eib_plugin._cohorts.twins import cohort_recovery, twin_cohort, twin_subject
 
 ROUTINES = ("fic", "fic_eib")
@@ -186,42 +189,78 @@ def batched_child(args) -> list[dict]:
     return [row]
 
 
-def _start(subjects, batched: bool, n_tr: int = 20):
+def _network(con, model: str):
+    """The reference model (Heun 4 ms, no delays, HRF BOLD) or the paper's (Schirner2023: Euler 1 ms,
+    delays, Balloon BOLD), float32."""
+    if model == "reference":
+        return eib.network_from_connectome(con, delays=False, dtype=jnp.float32)
+    s = get_experiment("Schirner2023")
+    return eib.network_from_connectome(con, normalise="max", delays=True, dt=s.dt, sigma_e=s.sigma_e,
+                                       sigma_i=s.sigma_i, scheme=s.scheme, bold=s.bold, dtype=jnp.float32)
+
+
+def _routine(model: str, iterations: int) -> FICEIB:
+    """FIC+EIB as the model's preset runs it, ``iterations`` in one compiled chunk."""
+    if model == "reference":
+        return FICEIB(n_iterations=iterations, window=20, log_every=iterations)
+    s = get_experiment("Schirner2023")  # one restarted stage, as bench_schirner cost times it
+    return FICEIB(**{**s.routine_settings["fic_eib"], "log_every": iterations, "record_every": 1,
+                     "schedule": annealing_schedule(1, iterations, 0.1, 10)})
+
+
+def _start(subjects, batched: bool, n_tr: int = 20, model: str = "reference"):
     """A tuning start (after ``n_tr`` TRs) and its BOLD, for one network or a batch."""
-    nets = [eib.network_from_connectome(s, delays=False, dtype=jnp.float32) for s in subjects]
+    nets = [_network(s, model) for s in subjects]
+    tr = nets[0].bold.period_ms
     if not batched:
-        sim = eib.simulate(nets[0], eib.initial_state(nets[0], 0), n_tr * 720.0)
+        sim = eib.simulate(nets[0], eib.initial_state(nets[0], 0), n_tr * tr)
         return TuningState(nets[0], sim.state), sim.bold
     net = shard_members(stack_models(nets))  # over every local device, as tune_cohort places a batch
     start = shard_members(stack_trees([eib.initial_state(m, i) for i, m in enumerate(nets)]))
-    sim = eib.simulate(net, start, n_tr * 720.0)
+    sim = eib.simulate(net, start, n_tr * tr)
     return TuningState(net, sim.state, tuple(range(len(nets)))), sim.bold
 
 
 def cost(args) -> list[dict]:
+    """Microseconds per FIC+EIB iteration, one network and per member of a batch.  With ``--iterations A B``
+    it also gives the marginal cost, (t(B) - t(A)) / (B - A): the per-iteration cost without the run's
+    fixed part (the start's window, the first carry, the records' transfer), which a short run inflates."""
     rows = []
     for n in args.regions:
         base = base_connectome(n)
         subjects = perturbed(base, args.batch)
         fc_target = np.stack([np.corrcoef(np.random.default_rng(i).normal(size=(n, 300))) * (1 - np.eye(n))
                               for i in range(args.batch)])
-        routine = FICEIB(n_iterations=args.iterations, window=20, log_every=args.iterations)
         timings = {}
         for label, members in (("single", 1), ("batched", args.batch)):
-            start, bold = _start(subjects[:members], members > 1)
+            start, bold = _start(subjects[:members], members > 1, model=args.model)
             start = start.with_bold(bold)
             target = fc_target[:members] if members > 1 else fc_target[0]
-            previous = {}
-            routine.run(start, target, previous, lambda _: None)  # compiles
-            t0, c0 = time.perf_counter(), _cpu_seconds()
-            routine.run(start, target, previous, lambda _: None)
-            wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-            timings[label] = dict(us_per_iteration=1e6 * wall / args.iterations,
-                                  us_per_member_iteration=1e6 * wall / args.iterations / members,
-                                  cpu_us_per_member_iteration=1e6 * cpu / args.iterations / members)
-        row = dict(regions=n, source=base.name, batch=args.batch, iterations=args.iterations, devices=len(jax.devices()),
+            walls = {}
+            for iterations in args.iterations:
+                routine = _routine(args.model, iterations)
+                routine.run(start, target, {}, lambda _: None)  # compiles
+                t0, c0 = time.perf_counter(), _cpu_seconds()
+                routine.run(start, target, {}, lambda _: None)
+                wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+                walls[iterations] = wall
+            first = args.iterations[0]
+            timings[label] = dict(us_per_iteration=1e6 * walls[first] / first,
+                                  us_per_member_iteration=1e6 * walls[first] / first / members,
+                                  cpu_us_per_member_iteration=1e6 * cpu / args.iterations[-1] / members)
+            if len(args.iterations) > 1:
+                a, b = args.iterations[0], args.iterations[-1]
+                timings[label]["marginal_us_per_member_iteration"] = 1e6 * (walls[b] - walls[a]) / (b - a) / members
+                timings[label]["fixed_ms"] = 1e3 * (walls[a] - a * (walls[b] - walls[a]) / (b - a))
+        net = _network(base, args.model)
+        row = dict(regions=n, source=base.name, model=args.model, steps_per_iteration=net.bold.steps_per_tr,
+                   batch=args.batch, iterations=args.iterations, devices=len(jax.devices()),
+                   device=jax.devices()[0].device_kind,
                    **{f"{k}_{m}": v for k, t in timings.items() for m, v in t.items()},
                    batch_gain=timings["single"]["us_per_member_iteration"] / timings["batched"]["us_per_member_iteration"])
+        if len(args.iterations) > 1:
+            row["marginal_batch_gain"] = (timings["single"]["marginal_us_per_member_iteration"]
+                                          / timings["batched"]["marginal_us_per_member_iteration"])
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -279,7 +318,10 @@ def main(argv=None):
     p = sub.add_parser("cost")
     p.add_argument("--regions", type=int, nargs="+", default=[68, 84, 96, 192, 379])
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--iterations", type=int, nargs="+", default=[100],
+                   help="FIC+EIB iterations per timed run; two values also give the marginal cost")
+    p.add_argument("--model", choices=("reference", "paper"), default="reference",
+                   help="the reference model, or the paper's (Schirner2023: delays, Euler 1 ms, Balloon)")
     p = sub.add_parser("twins")
     p.add_argument("--twins", type=int, default=4)
     p.add_argument("--spread", type=float, default=1.0)
