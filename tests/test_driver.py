@@ -14,10 +14,12 @@ from tvb.basic.neotraits.ex import TraitValueError
 import tvb_eib_plugin as eib
 from tvb_eib_plugin._simulation.batch import stack_models, stack_trees
 from tvb_eib_plugin._model.coupling import effective
-from tvb_eib_plugin.routines import BoundedFloat, BoundedInt, TuningState
+from tvb_eib_plugin._validation import InputError
+from tvb_eib_plugin.routines import FICEIB, BoundedFloat, BoundedInt, TuningState
 from tvb_eib_plugin.routines.driver import IterativeRoutine, Phase
 from tvb_eib_plugin._simulation.simulate import tr_step
-from tvb_eib_plugin._simulation.window import window_empty, window_push
+from tvb_eib_plugin._simulation.window import (window_empty, window_fc, window_init, window_push, window_resized,
+                                                window_samples)
 
 
 # --- the example routine of the README's architecture section: 20 lines -----------------------------------
@@ -150,3 +152,27 @@ def test_an_experiment_refuses_ambiguous_routines():
         eib.run_experiment(routines=("fic",), routine_settings={"fic_eib": {"window": 10}}, **SHORT)
     with pytest.raises(eib.InputError, match="bad settings"):
         eib.run_experiment(routines=("fic",), routine_settings={"fic": {"eta": -1.0}}, **SHORT)
+
+
+def test_fic_eibs_first_window_holds_the_newest_samples_the_previous_routine_left():
+    """init builds the window with array indices (so that a batch maps it in one call): the same ring and
+    count as the samples read out one by one, for capacities below, at and above the old one's."""
+    rng = np.random.default_rng(5)
+    for count, old_capacity, capacity in ((3, 8, 5), (8, 8, 5), (13, 8, 5), (13, 8, 12), (4, 8, 12), (13, 8, 8)):
+        w = window_empty(old_capacity, 4)
+        for x in rng.normal(size=(count, 4)):
+            w = window_push(w, jnp.asarray(x))
+        length = min(capacity, 3)
+        got, want = window_resized(w, capacity, length), window_init(window_samples(w)[-capacity:], capacity, length)
+        np.testing.assert_array_equal(got.ring, want.ring, err_msg=f"{count} samples, {old_capacity} -> {capacity}")
+        assert int(got.count) == int(want.count) == min(count, old_capacity, capacity)
+        np.testing.assert_allclose(window_fc(got), window_fc(want), rtol=1e-12, atol=1e-14)
+
+
+def test_a_batch_whose_window_is_too_short_is_refused_before_any_compute(nets):
+    """The check that needs values (samples held) runs on the whole batch before the traced init."""
+    start = TuningState(stack_models(nets), stack_trees([_start(n, s).sim for s, n in zip((4, 9), nets)]), (4, 9))
+    start = start.with_bold(np.random.default_rng(0).normal(size=(4, 2, 5)))  # 4 samples per member
+    fc = np.stack([np.corrcoef(np.random.default_rng(b).normal(size=(5, 40))) * (1 - np.eye(5)) for b in range(2)])
+    with pytest.raises(InputError, match="starting state holds 4: run it after FIC"):
+        FICEIB(window=10, n_iterations=20, restart="continuous").run(start, fc)
