@@ -149,3 +149,49 @@ def pad_members(tree: Any, size: int) -> Any:
         return x if extra <= 0 else jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)])
 
     return jax.tree_util.tree_map(pad, tree)
+
+
+#: A CPU device runs its members a few at a time once their per-step arrays exceed this (see member_groups).
+CPU_GROUP_BYTES = 8 * 2**20
+
+
+def member_groups(*trees: Any) -> tuple[int, Any] | None:
+    """``(members per group, mesh or None)`` for a batch on CPU devices that should not run as one
+    ``vmap``; None where it should (an accelerator, or members that fit the caches together).
+
+    Every step of a vmapped loop reads each member's coupling (weights, wLRE, wFFI: N^2 each, and the
+    N^2 delays) and state.  Once the members on one CPU device hold more than :data:`CPU_GROUP_BYTES`,
+    a step waits on memory instead of the caches: at 379 regions with delays on 2 cores, 16 members
+    on one device cost 145-180 us per member-step, one network 78.  Run in groups of at most
+    ``CPU_GROUP_BYTES`` (three such members), one group after another inside the same compiled loop
+    (``lax.map`` with a batch size, per device under ``shard_map``), they cost 71-74.  ``trees``: what
+    a step reads of every member (the batched coupling and integrator state), whose sharding also
+    says which devices hold the members.  84-region members (113 kB each) stay in one vmap.
+    """
+    leaves = [x for x in jax.tree_util.tree_leaves(trees) if hasattr(x, "sharding") and x.ndim > 0]
+    if not leaves or next(iter(leaves[0].devices())).platform != "cpu":
+        return None
+    sharding = leaves[0].sharding
+    mesh = sharding.mesh if isinstance(sharding, jax.sharding.NamedSharding) else None
+    devices = 1 if mesh is None else mesh.size
+    members = leaves[0].shape[0]
+    per_member = sum(x.size * x.dtype.itemsize for x in leaves if not jax.dtypes.issubdtype(
+        x.dtype, jax.dtypes.prng_key)) / members
+    group = max(1, int(CPU_GROUP_BYTES // per_member))
+    return (group, mesh) if members // devices > group else None
+
+
+def map_in_groups(fn: Callable, group: int, mesh=None) -> Callable:
+    """``fn(shared, member) -> (carry, records)`` for one member, mapped over the leading member axis of
+    ``members`` ``group`` at a time (``lax.map`` with that batch size), on each device of ``mesh`` its
+    own members (``shard_map``): the carry keeps the member axis first, records get it second, as
+    under :func:`over_members`.  ``shared`` is the same for every member."""
+    def local(shared, members):
+        carry, records = jax.lax.map(lambda m: fn(shared, m), members, batch_size=group)
+        return carry, jax.tree_util.tree_map(lambda r: jnp.moveaxis(r, 0, 1), records)
+
+    if mesh is None:
+        return local
+    member = jax.sharding.PartitionSpec("member")
+    return jax.shard_map(local, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), member),
+                         out_specs=(member, jax.sharding.PartitionSpec(None, "member")))

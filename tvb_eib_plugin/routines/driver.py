@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._simulation.batch import map_in_groups, member_groups
 from .._simulation.divergence import SimulationDiverged, tuning_check
 from .checkpoint import check_checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 from .loop import CheckFn, run_chunks, stack_records
@@ -125,15 +126,19 @@ class IterativeRoutine(Routine):
 
 
 @functools.cache
-def compiled_chunk(fn: Callable, batched: bool) -> Callable:
+def compiled_chunk(fn: Callable, batched: bool, groups: tuple | None = None) -> Callable:
     """``fn(config, carry, ks, params, target_fc)`` jitted (config static), mapped over members if ``batched``:
-    the carry and the target FC carry the member axis first, records get it second."""
+    the carry and the target FC carry the member axis first, records get it second.  ``groups``: from
+    :func:`member_groups`, CPU members that run a few at a time rather than in one ``vmap``."""
     if not batched:
         return jax.jit(fn, static_argnums=0)
 
     def mapped(config, carry, ks, params, target_fc):
         one = functools.partial(fn, config)
-        return jax.vmap(one, in_axes=(0, None, None, 0), out_axes=(0, 1))(carry, ks, params, target_fc)
+        if groups is None:
+            return jax.vmap(one, in_axes=(0, None, None, 0), out_axes=(0, 1))(carry, ks, params, target_fc)
+        by_member = map_in_groups(lambda shared, m: one(m[0], *shared, m[1]), *groups)
+        return by_member((ks, params), (carry, target_fc))
 
     return jax.jit(mapped, static_argnums=0)
 
@@ -156,7 +161,8 @@ def drive(routine: IterativeRoutine, start: TuningState, target_fc, log: Callabl
     line = routine.begin_log(start, phases)
     if line:
         log(line)
-    fn = compiled_chunk(type(routine).chunk, start.batched)
+    fn = compiled_chunk(type(routine).chunk, start.batched,
+                        member_groups(start.model.coupling, start.sim.integ) if start.batched else None)
     config = routine.config(start.model)
     ckpt = _checkpoint(routine, start, target_fc)
     position, parts = {"stage": 0, "done": 0}, []
