@@ -1,6 +1,6 @@
 """Large CPU batches run in cache-sized groups of members (``_simulation.batch.member_groups``): the
-same routine, the same results as one vmap (and as each member alone) to float rounding, on one device
-and with the members sharded over two host devices."""
+same simulation and routine, the same results as one vmap to float rounding, on one device and with
+the members sharded over two host devices."""
 
 import json
 import os
@@ -32,6 +32,10 @@ def nets(b, n=7):
                                      wLRE=1.0 + 0.1 * k, dtype=jnp.float64))
     return out
 
+traced = []  # the simulation's mapping in groups, each time it is traced
+grouped = batch.map_in_groups
+batch.map_in_groups = lambda *a: traced.append(a[1]) or grouped(*a)
+
 def run(members, limit):
     batch.CPU_GROUP_BYTES = limit
     model = stack_models(members)  # delay horizons unified to the longest
@@ -43,14 +47,18 @@ def run(members, limit):
     fc = np.stack([np.corrcoef(rng.normal(size=(7, 40))) * (1 - np.eye(7)) for _ in members])
     groups = member_groups(start.model.coupling, start.sim.integ)
     res = FICEIB(n_iterations=12, window=10, log_every=6).run(start, fc)
-    return groups, res
+    return groups, res, np.asarray(sim.bold)
 
 members = nets(int(sys.argv[1]))
-(g1, vm), (g2, gr) = run(members, 1e18), run(members, 1)   # one vmap; groups of one member
+(g1, vm, b1) = run(members, 1e18)   # one vmap
+sim_traced_vmap = len(traced)
+(g2, gr, b2) = run(members, 1)      # groups of one member
 print(json.dumps(dict(devices=len(jax.devices()), vmap_groups=g1 is not None, groups=None if g2 is None else g2[0],
                       mesh=None if g2 is None or g2[1] is None else g2[1].size,
                       wLRE=float(np.max(np.abs(np.asarray(vm.state.model.coupling.wLRE) - np.asarray(gr.state.model.coupling.wLRE)))),
                       fc_corr=float(np.max(np.abs(vm.history["fc_corr"] - gr.history["fc_corr"]))),
+                      bold=float(np.max(np.abs(b1 - b2))), bold_shape=list(b2.shape),
+                      simulation_groups=[sim_traced_vmap, traced],
                       shape=list(gr.history["fc_corr"].shape))))
 """
 
@@ -66,15 +74,17 @@ def _run(devices: int, members: int) -> dict:
 def test_members_in_groups_compute_what_one_vmap_computes_on_one_device():
     got = _run(1, 3)
     assert got["devices"] == 1 and not got["vmap_groups"] and got["groups"] == 1 and got["mesh"] is None
-    assert got["shape"] == [12, 3]  # records keep (iteration, member)
-    assert got["wLRE"] < 1e-12 and got["fc_corr"] < 1e-12  # float64: rounding only
+    assert got["simulation_groups"][0] == 0 and got["simulation_groups"][1][:1] == [1]  # the transient too
+    assert got["shape"] == [12, 3] and got["bold_shape"] == [12, 3, 7]  # records keep (iteration, member)
+    assert got["wLRE"] < 1e-12 and got["fc_corr"] < 1e-12 and got["bold"] < 1e-12  # float64: rounding only
 
 
 def test_members_in_groups_on_each_of_two_host_devices_compute_what_one_vmap_computes():
     got = _run(2, 4)
     assert got["devices"] == 2 and got["groups"] == 1 and got["mesh"] == 2
-    assert got["shape"] == [12, 4]
-    assert got["wLRE"] < 1e-12 and got["fc_corr"] < 1e-12
+    assert got["simulation_groups"][0] == 0 and got["simulation_groups"][1][:1] == [1]
+    assert got["shape"] == [12, 4] and got["bold_shape"] == [12, 4, 7]
+    assert got["wLRE"] < 1e-12 and got["fc_corr"] < 1e-12 and got["bold"] < 1e-12
 
 
 def test_the_group_size_follows_what_a_step_reads_per_member():

@@ -72,24 +72,36 @@ def stack_models(models: Sequence) -> Any:
 
 
 @functools.cache
-def _batched(fn: Callable, in_axes: tuple, static: tuple[str, ...]) -> Callable:
+def _batched(fn: Callable, in_axes: tuple, static: tuple[str, ...], groups: tuple | None) -> Callable:
     def run(*args, **statics):
-        return jax.vmap(functools.partial(fn, **statics), in_axes=in_axes, out_axes=(0, 1))(*args)
+        one = functools.partial(fn, **statics)
+        if groups is None:
+            return jax.vmap(one, in_axes=in_axes, out_axes=(0, 1))(*args)
+        shared = tuple(a for a, axis in zip(args, in_axes) if axis is None)
+        members = tuple(a for a, axis in zip(args, in_axes) if axis is not None)
+
+        def by_member(shared, members):  # the arguments back in their order
+            sh, mem = iter(shared), iter(members)
+            return one(*(next(sh) if axis is None else next(mem) for axis in in_axes))
+
+        return map_in_groups(by_member, *groups)(shared, members)
 
     return jax.jit(run, static_argnames=static)
 
 
-def over_members(fn: Callable, batched: bool, in_axes: tuple, static: tuple[str, ...] = ()) -> Callable:
+def over_members(fn: Callable, batched: bool, in_axes: tuple, static: tuple[str, ...] = (),
+                 groups: tuple | None = None) -> Callable:
     """``fn`` itself for a single network, or ``fn`` mapped over the member axis.
 
     ``fn(*args, **statics)`` must return ``(carry, records)``; mapped, the carry
     keeps the member axis first and records get it second (after their
     iteration axis).  ``in_axes`` says which positional arguments are batched
     (0) or shared (None); ``static`` names keyword arguments that select a
-    compilation (chunk length, rule).  The mapped function is compiled once
-    per (fn, in_axes) and reused.
+    compilation (chunk length, rule).  ``groups``: from :func:`member_groups`,
+    CPU members run a few at a time instead of in one ``vmap``.  The mapped
+    function is compiled once per (fn, in_axes, groups) and reused.
     """
-    return _batched(fn, tuple(in_axes), tuple(static)) if batched else fn
+    return _batched(fn, tuple(in_axes), tuple(static), groups) if batched else fn
 
 
 def use_host_devices(count: int | None = None) -> int:

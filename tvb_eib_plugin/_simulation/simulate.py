@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .batch import batch_size, over_members
+from .batch import batch_size, member_groups, over_members
 from .._model.bold import bold_update
 from .._model.coupling import EffectiveCoupling, effective
 from .divergence import SimulationDiverged
@@ -134,7 +134,9 @@ def simulate(
     total = n_trs(model, duration_ms)
     records: list[TRRecord] = []
     done = 0
-    run = over_members(run_trs, batch_size(model) is not None, (0, 0), ("n_tr", "record_trace"))
+    batched = batch_size(model) is not None
+    run = over_members(run_trs, batched, (0, 0), ("n_tr", "record_trace"),
+                       member_groups(model.coupling, state.integ) if batched else None)
     for size in chunk_sizes(total, chunk_trs):
         state, rec = run(model, state, n_tr=size, record_trace=record_trace)
         rec = jax.tree_util.tree_map(np.asarray, rec)
