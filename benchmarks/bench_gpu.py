@@ -9,7 +9,7 @@ and the batch where throughput saturates (the smallest reaching 90 % of the case
 timings it checks that a batch computes what its members compute alone (the largest difference is
 printed; it must be float rounding), and that one network on the accelerator computes what it computes
 on the host CPU, and it shows what the package's full-precision products guard against: a float32
-product at JAX's default precision on the device (TF32 on NVIDIA GPUs since Ampere) against the same
+product at JAX's default precision on the device (which may be TF32 on NVIDIA GPUs since Ampere) against the same
 product at full precision, both against float64.  A case stops doubling when a run takes longer than
 ``--max-run-s`` or the next batch would not fit in ``--memory-fraction`` of the device memory.
 

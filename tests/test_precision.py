@@ -1,8 +1,7 @@
 """Every matrix product the package compiles runs at full precision.
 
-On NVIDIA GPUs since Ampere, JAX computes a float32 product at its default precision in TF32 (10
-mantissa bits): a 1e-3 error in each step's coupling, the BOLD and the gradient that no CPU test
-would see.  The package names full precision on each product (``_precision.FULL``); these tests trace
+On NVIDIA GPUs since Ampere, JAX may compute a float32 product at its default precision in TF32 (10
+mantissa bits): a 1e-3 error in the coupling, the BOLD or the gradient that no CPU test would see.  The package names full precision on each product (``_precision.FULL``); these tests trace
 the compiled paths (simulation with and without delays, HRF and Balloon BOLD, FIC+EIB with its FC
 window and metrics, the gradient with its adjoint) and fail on any product that does not.
 """
