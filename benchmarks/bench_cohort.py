@@ -236,18 +236,17 @@ def cost(args) -> list[dict]:
             start, bold = _start(subjects[:members], members > 1, model=args.model)
             start = start.with_bold(bold)
             target = fc_target[:members] if members > 1 else fc_target[0]
-            walls = {}
+            walls, cpus = {}, {}
             for iterations in args.iterations:
                 routine = _routine(args.model, iterations)
                 routine.run(start, target, {}, lambda _: None)  # compiles
                 t0, c0 = time.perf_counter(), _cpu_seconds()
                 routine.run(start, target, {}, lambda _: None)
-                wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-                walls[iterations] = wall
-            first = args.iterations[0]
+                walls[iterations], cpus[iterations] = time.perf_counter() - t0, _cpu_seconds() - c0
+            first = args.iterations[0]  # the per-iteration figures are those of the first run
             timings[label] = dict(us_per_iteration=1e6 * walls[first] / first,
                                   us_per_member_iteration=1e6 * walls[first] / first / members,
-                                  cpu_us_per_member_iteration=1e6 * cpu / args.iterations[-1] / members)
+                                  cpu_us_per_member_iteration=1e6 * cpus[first] / first / members)
             if len(args.iterations) > 1:
                 a, b = args.iterations[0], args.iterations[-1]
                 timings[label]["marginal_us_per_member_iteration"] = 1e6 * (walls[b] - walls[a]) / (b - a) / members

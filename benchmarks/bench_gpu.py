@@ -199,7 +199,8 @@ def main(argv=None) -> dict:
     save()
     bad = {c: v for c, v in {**checks, **on_cpu}.items() if v is not None and not v < 1e-4}
     if bad:
-        print(f"FAILED: a batch differs from its members alone beyond float32 rounding: {bad}", file=sys.stderr)
+        print(f"FAILED: a batch differs from its members alone, or the device from the host CPU, beyond float32 "
+              f"rounding: {bad}", file=sys.stderr)
         sys.exit(1)
     return out
 

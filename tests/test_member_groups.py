@@ -1,6 +1,6 @@
 """Large CPU batches run in cache-sized groups of members (``_simulation.batch.member_groups``): the
-same simulation and routine, the same results as one vmap to float rounding, on one device and with
-the members sharded over two host devices."""
+same simulation and routines (FIC+EIB, the gradient), the same results as one vmap to float rounding,
+on one device and with the members sharded over two host devices."""
 
 import json
 import os
@@ -20,7 +20,7 @@ import numpy as np, jax, jax.numpy as jnp
 import tvb_eib_plugin as eib
 import tvb_eib_plugin._simulation.batch as batch
 from tvb_eib_plugin._simulation.batch import member, member_groups, shard_members, stack_models, stack_trees
-from tvb_eib_plugin.routines import FICEIB, TuningState
+from tvb_eib_plugin.routines import FICEIB, GradientEIB, TuningState
 
 def nets(b, n=7):
     rng = np.random.default_rng(11)
@@ -53,7 +53,25 @@ members = nets(int(sys.argv[1]))
 (g1, vm, b1) = run(members, 1e18)   # one vmap
 sim_traced_vmap = len(traced)
 (g2, gr, b2) = run(members, 1)      # groups of one member
-print(json.dumps(dict(devices=len(jax.devices()), vmap_groups=g1 is not None, groups=None if g2 is None else g2[0],
+# the gradient (two noise samples: a sum over them started from a constant) on the reference model
+refs = [eib.network_model(m.coupling.weights, dtype=jnp.float64) for m in members]
+fcg = np.stack([np.corrcoef(np.random.default_rng(b).normal(size=(7, 40))) * (1 - np.eye(7)) for b in range(len(refs))])
+grads = []
+for limit in (1e18, 1):
+    batch.CPU_GROUP_BYTES = limit
+    model = shard_members(stack_models(refs))
+    state = shard_members(stack_trees([eib.initial_state(m, b) for b, m in enumerate(refs)]))
+    r = GradientEIB(n_steps=2, duration_ms=16 * refs[0].bold.period_ms, discard=2).run(
+        TuningState(model, state, tuple(range(len(refs)))), shard_members(jnp.asarray(fcg)))
+    grads.append((np.asarray(r.state.model.coupling.wLRE), r.history["loss"]))
+# a batch on a mesh the package did not make keeps one vmap (its axis is not "member")
+foreign = jax.device_put(stack_models(refs), jax.sharding.NamedSharding(
+    jax.sharding.Mesh(np.asarray(jax.devices()), ("b",)), jax.sharding.PartitionSpec("b")))
+foreign_groups = member_groups(foreign.coupling)
+print(json.dumps(dict(devices=len(jax.devices()),
+                      gradient_wLRE=float(np.max(np.abs(grads[0][0] - grads[1][0]))),
+                      gradient_loss=float(np.max(np.abs(grads[0][1] - grads[1][1]))),
+                      foreign_mesh_groups=foreign_groups is not None, vmap_groups=g1 is not None, groups=None if g2 is None else g2[0],
                       mesh=None if g2 is None or g2[1] is None else g2[1].size,
                       wLRE=float(np.max(np.abs(np.asarray(vm.state.model.coupling.wLRE) - np.asarray(gr.state.model.coupling.wLRE)))),
                       fc_corr=float(np.max(np.abs(vm.history["fc_corr"] - gr.history["fc_corr"]))),
@@ -76,6 +94,7 @@ def test_members_in_groups_compute_what_one_vmap_computes_on_one_device():
     assert got["devices"] == 1 and not got["vmap_groups"] and got["groups"] == 1 and got["mesh"] is None
     assert got["simulation_groups"][0] == 0 and got["simulation_groups"][1][:1] == [1]  # the transient too
     assert got["shape"] == [12, 3] and got["bold_shape"] == [12, 3, 7]  # records keep (iteration, member)
+    assert got["gradient_wLRE"] < 1e-12 and got["gradient_loss"] < 1e-12
     assert got["wLRE"] < 1e-12 and got["fc_corr"] < 1e-12 and got["bold"] < 1e-12  # float64: rounding only
 
 
@@ -85,6 +104,8 @@ def test_members_in_groups_on_each_of_two_host_devices_compute_what_one_vmap_com
     assert got["simulation_groups"][0] == 0 and got["simulation_groups"][1][:1] == [1]
     assert got["shape"] == [12, 4] and got["bold_shape"] == [12, 4, 7]
     assert got["wLRE"] < 1e-12 and got["fc_corr"] < 1e-12 and got["bold"] < 1e-12
+    assert got["gradient_wLRE"] < 1e-12 and got["gradient_loss"] < 1e-12  # the optax fit, in groups per device
+    assert not got["foreign_mesh_groups"]
 
 
 def test_the_group_size_follows_what_a_step_reads_per_member():

@@ -184,7 +184,13 @@ def member_groups(*trees: Any) -> tuple[int, Any] | None:
     if not leaves or next(iter(leaves[0].devices())).platform != "cpu":
         return None
     sharding = leaves[0].sharding
-    mesh = sharding.mesh if isinstance(sharding, jax.sharding.NamedSharding) else None
+    mesh = None
+    if isinstance(sharding, jax.sharding.NamedSharding):  # only the layout shard_members makes; others keep vmap
+        if tuple(sharding.mesh.axis_names) != ("member",) or tuple(sharding.spec)[:1] != ("member",):
+            return None
+        mesh = sharding.mesh
+    elif len(sharding.device_set) > 1:
+        return None
     devices = 1 if mesh is None else mesh.size
     members = leaves[0].shape[0]
     per_member = sum(x.size * x.dtype.itemsize for x in leaves if not jax.dtypes.issubdtype(
@@ -205,5 +211,8 @@ def map_in_groups(fn: Callable, group: int, mesh=None) -> Callable:
     if mesh is None:
         return local
     member = jax.sharding.PartitionSpec("member")
+    # check_vma off: a routine's loop may start a carry from a constant (the same on every device) that
+    # its members then make device-varying (the gradient's sum over noise samples); the type check
+    # would refuse that scan, though each device computes its own members exactly as vmap would
     return jax.shard_map(local, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), member),
-                         out_specs=(member, jax.sharding.PartitionSpec(None, "member")))
+                         out_specs=(member, jax.sharding.PartitionSpec(None, "member")), check_vma=False)
