@@ -164,8 +164,8 @@ def choose_coupling(
         f"(wFFI = {feedforward:g} G), FIC for {fic.n_iterations} TRs each{tuned}, then {score_trs} TRs scored")
     sweep, J_i = _sweep(net, sim.with_key(stage_key(seed, "coupling_choice")), fc_target, G, fic, feedforward,
                         dict(routine=eib, iterations=eib_trs, rate=eib_rate, rmse_per_coupling=rmse_per_coupling),
-                        dict(score_iterations=score_trs, discard=discard,
-                                                         log_every=log_every, log=log, name="coupling_choice"))
+                        dict(score_iterations=score_trs, discard=discard, log_every=log_every, log=log,
+                             name="coupling_choice"))
     if np.all(np.isnan(sweep.fc_corr)):
         raise InputError(
             f"every coupling of the sweep G in [{G[0]:g}, {G[-1]:g}] saturates the activity (S_e pinned at 0 or 1 "

@@ -71,20 +71,30 @@ def stack_models(models: Sequence) -> Any:
     return stack_trees(models)
 
 
-@functools.cache
-def _batched(fn: Callable, in_axes: tuple, static: tuple[str, ...], groups: tuple | None) -> Callable:
-    def run(*args, **statics):
-        one = functools.partial(fn, **statics)
-        if groups is None:
-            return jax.vmap(one, in_axes=in_axes, out_axes=(0, 1))(*args)
+def map_members(fn: Callable, in_axes: tuple, groups: tuple | None = None) -> Callable:
+    """``fn`` mapped over the member axis of the arguments ``in_axes`` marks 0 (None: shared by every
+    member): one ``vmap``, or with ``groups`` (from :func:`member_groups`) a few members at a time
+    (:func:`map_in_groups`).  The carry keeps the member axis first, records get it second."""
+    if groups is None:
+        return jax.vmap(fn, in_axes=in_axes, out_axes=(0, 1))
+
+    def run(*args):
         shared = tuple(a for a, axis in zip(args, in_axes) if axis is None)
         members = tuple(a for a, axis in zip(args, in_axes) if axis is not None)
 
         def by_member(shared, members):  # the arguments back in their order
             sh, mem = iter(shared), iter(members)
-            return one(*(next(sh) if axis is None else next(mem) for axis in in_axes))
+            return fn(*(next(sh) if axis is None else next(mem) for axis in in_axes))
 
         return map_in_groups(by_member, *groups)(shared, members)
+
+    return run
+
+
+@functools.cache
+def _batched(fn: Callable, in_axes: tuple, static: tuple[str, ...], groups: tuple | None) -> Callable:
+    def run(*args, **statics):
+        return map_members(functools.partial(fn, **statics), in_axes, groups)(*args)
 
     return jax.jit(run, static_argnames=static)
 

@@ -58,13 +58,19 @@ class FCWindow:
 def window_init(samples: jax.Array, capacity: int, length: int) -> FCWindow:
     """A window holding the last ``capacity`` of ``samples`` (M, N), with FC over the last ``length``."""
     ensure_x64()
-    if not 0 < length <= capacity:
-        raise ValueError(f"window length {length} must be within 1..capacity ({capacity})")
     samples = jnp.asarray(samples, jnp.float64)
     m, n = samples.shape
     kept = samples[max(0, m - capacity):]
     ring = jnp.zeros((capacity, n), jnp.float64).at[jnp.arange(kept.shape[0])].set(kept)
-    empty = FCWindow(ring=ring, count=jnp.asarray(kept.shape[0], jnp.int32), length=jnp.asarray(length, jnp.int32),
+    return _from_ring(ring, jnp.asarray(kept.shape[0], jnp.int32), length)
+
+
+def _from_ring(ring: jax.Array, count: jax.Array, length: int) -> FCWindow:
+    """The window whose ring (capacity, N) holds ``count`` samples in rows 0..count-1, its moments built."""
+    capacity, n = ring.shape
+    if not 0 < length <= capacity:
+        raise ValueError(f"window length {length} must be within 1..capacity ({capacity})")
+    empty = FCWindow(ring=ring, count=count, length=jnp.asarray(length, jnp.int32),
                      ref=jnp.zeros(n), total=jnp.zeros(n), outer=jnp.zeros((n, n)))
     return window_rebuild(empty, length)
 
@@ -78,15 +84,10 @@ def window_resized(w: FCWindow, capacity: int, length: int) -> FCWindow:
     """A window of ``capacity`` holding the newest samples of ``w`` (as many as both hold), with FC over
     the last ``length``: what :func:`window_init` of :func:`window_samples` gives, written with array
     indices so that it traces (a batch builds every member's window in one vmapped call)."""
-    if not 0 < length <= capacity:
-        raise ValueError(f"window length {length} must be within 1..capacity ({capacity})")
     kept = jnp.minimum(jnp.minimum(w.count, w.capacity), capacity)
     row = jnp.arange(capacity)
     ring = jnp.where((row < kept)[:, None], w.ring[(w.count - kept + row) % w.capacity], 0.0)
-    n = w.ring.shape[-1]
-    empty = FCWindow(ring=ring, count=kept.astype(jnp.int32), length=jnp.asarray(length, jnp.int32),
-                     ref=jnp.zeros(n), total=jnp.zeros(n), outer=jnp.zeros((n, n)))
-    return window_rebuild(empty, length)
+    return _from_ring(ring, kept.astype(jnp.int32), length)
 
 
 def window_samples(w: FCWindow):

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._simulation.batch import map_in_groups, member_groups
+from .._simulation.batch import map_members, member_groups
 from .._simulation.divergence import SimulationDiverged, tuning_check
 from .checkpoint import check_checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 from .loop import CheckFn, run_chunks, stack_records
@@ -134,11 +134,7 @@ def compiled_chunk(fn: Callable, batched: bool, groups: tuple | None = None) -> 
         return jax.jit(fn, static_argnums=0)
 
     def mapped(config, carry, ks, params, target_fc):
-        one = functools.partial(fn, config)
-        if groups is None:
-            return jax.vmap(one, in_axes=(0, None, None, 0), out_axes=(0, 1))(carry, ks, params, target_fc)
-        by_member = map_in_groups(lambda shared, m: one(m[0], *shared, m[1]), *groups)
-        return by_member((ks, params), (carry, target_fc))
+        return map_members(functools.partial(fn, config), (0, None, None, 0), groups)(carry, ks, params, target_fc)
 
     return jax.jit(mapped, static_argnums=0)
 
